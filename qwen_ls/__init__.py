@@ -1,0 +1,5 @@
+"""qwen-ls: a language server that brings the Qwen Code assistant into any LSP editor."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from qwen_ls.cli import main
+
+raise SystemExit(main())
