@@ -1,4 +1,4 @@
-"""qwen-ls: a language server that brings the Qwen Code assistant into any LSP editor."""
+"""qwen-ls: a language server that brings the Qwen Code assistant into LSP editors."""
 
 from __future__ import annotations
 

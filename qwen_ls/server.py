@@ -1,0 +1,594 @@
+"""The language server: its state, and the wiring of LSP methods and `qwen.*` commands
+to the features. Handlers stay thin: convert, find the folder, call one feature."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+from lsprotocol import types
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+)
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+from pygls.uris import to_fs_path
+
+from qwen_ls import __version__
+from qwen_ls.config import ConfigCache, EditorSettings, ResolvedConfig
+from qwen_ls.features import code_actions as actions_feature
+from qwen_ls.features import edit as edit_feature
+from qwen_ls.features import status as status_feature
+from qwen_ls.features.args import (
+    ChatArgs,
+    EditArgs,
+    InvalidArguments,
+    StatusArgs,
+    parse_args,
+)
+from qwen_ls.features.chat import SYSTEM_PROMPT, stream_answer, user_message
+from qwen_ls.features.context import (
+    ContextError,
+    code_context,
+    document_for,
+    language_of,
+)
+from qwen_ls.features.sessions import SessionStore, UnknownSession
+from qwen_ls.llm import ChatClient, ChatRequest, LLMError
+from qwen_ls.log import redact, remember_secret
+from qwen_ls.progress import RequestProgress
+
+logger = logging.getLogger(__name__)
+
+REQUEST_FAILED = -32803
+STATUS_NOTIFICATION = "qwen/status"
+WATCH_INTERVAL = 2.0
+
+T = TypeVar("T")
+
+
+class RequestFailed(JsonRpcException):
+    """A command could not do its job; `data.kind` says which kind of failure."""
+
+    CODE = REQUEST_FAILED
+
+
+class QwenProtocol(LanguageServerProtocol):
+    """pygls' protocol with the fixes a long-running assistant needs.
+
+    - `$/cancelRequest` also cancels our own command task: pygls cancels only the
+      outer future of `workspace/executeCommand` and lets the handler run on.
+    - Finished handlers are dropped from the request table, which pygls never does
+      for notifications and for the inner tasks of commands.
+    - Requests after `shutdown` are answered InvalidRequest instead of being dropped.
+    """
+
+    _server: QwenLanguageServer
+
+    def _execute_handler(  # type: ignore[no-untyped-def]
+        self, msg_id, handler, callback, args=None, kwargs=None
+    ):
+        def forget_then(future: Any) -> None:
+            if self._request_futures.get(msg_id) is future:
+                del self._request_futures[msg_id]
+            callback(future)
+
+        return super()._execute_handler(msg_id, handler, forget_then, args, kwargs)
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        self._server.cancel_request(msg_id)
+        if msg_id in self._request_futures:
+            super()._handle_cancel_notification(msg_id)
+
+    def handle_message(self, message: Any) -> None:
+        if (
+            self._shutdown
+            and getattr(message, "method", types.EXIT) != types.EXIT
+            and getattr(message, "id", None) is not None
+        ):
+            self._send_response(
+                message.id,
+                error=JsonRpcInvalidRequest(
+                    "the server is shutting down"
+                ).to_response_error(),
+            )
+            return
+        super().handle_message(message)
+
+    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
+    def lsp_workspace__execute_command(
+        self, params: types.ExecuteCommandParams
+    ) -> Generator[Any, Any, Any]:
+        # Our commands take the whole params (for `workDoneToken`) and validate
+        # their own argument object, so that errors can name the field.
+        handler = self.fm.commands.get(params.command)
+        if handler is None:
+            raise JsonRpcInvalidParams(
+                f"unknown command {params.command!r}; this server offers: "
+                + ", ".join(sorted(self.fm.commands))
+            )
+        return (yield handler, (params,), None)
+
+
+class QwenLanguageServer(LanguageServer):
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(
+            "qwen-ls",
+            __version__,
+            protocol_cls=QwenProtocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
+        self.environ: Mapping[str, str] = environ if environ is not None else os.environ
+        self.editor = EditorSettings()
+        self.editor_problems: list[str] = []
+        self.configs = ConfigCache()
+        self.sessions = SessionStore()
+        self.idle_timeout = 60.0
+        self._client: ChatClient | None = None
+        self._tasks: dict[Any, asyncio.Task[Any]] = {}
+        self._cancelled_early: deque[Any] = deque(maxlen=256)
+        self._statuses: dict[str | None, dict[str, Any]] = {}
+        self._watch_task: asyncio.Task[None] | None = None
+
+    @property
+    def client(self) -> ChatClient:
+        """One HTTP client (one connection pool) for every folder, made on first use."""
+        if self._client is None:
+            self._client = ChatClient(
+                idle_timeout=self.idle_timeout, environ=self.environ
+            )
+        return self._client
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # Errors outside a request are logged, not popped up at the user each time.
+        logger.error(
+            "internal error (%s): %s", getattr(source, "__name__", source), error
+        )
+
+    # Workspace folders and configuration
+
+    @property
+    def home(self) -> Path:
+        return Path(self.environ.get("HOME") or Path.home())
+
+    def folder_for(self, uri: str | None) -> str | None:
+        """The URI of the deepest workspace folder containing `uri`; without `uri`
+        the first folder; None (user level only) when no folder contains it."""
+        folders = list(self.workspace.folders)
+        if uri is None:
+            return folders[0] if folders else None
+        path = to_fs_path(uri)
+        if path is None:
+            return None
+        target = Path(path)
+        best: tuple[int, str] | None = None
+        for folder_uri in folders:
+            folder_path = to_fs_path(folder_uri)
+            if folder_path is None:
+                continue
+            folder = Path(folder_path)
+            if (target == folder or folder in target.parents) and (
+                best is None or len(folder.parts) > best[0]
+            ):
+                best = (len(folder.parts), folder_uri)
+        return best[1] if best else None
+
+    def config_for(self, folder_uri: str | None) -> ResolvedConfig:
+        folder_path = to_fs_path(folder_uri) if folder_uri else None
+        cfg = self.configs.get(
+            Path(folder_path) if folder_path else None,
+            editor=self.editor,
+            environ=self.environ,
+            home=self.home,
+        )
+        if cfg.api_key is not None:
+            remember_secret(cfg.api_key.value.get_secret_value())
+        if self.editor_problems:
+            cfg = cfg.model_copy(
+                update={"problems": [*self.editor_problems, *cfg.problems]}
+            )
+        return cfg
+
+    def apply_editor_settings(self, raw: Any) -> None:
+        settings, problems = EditorSettings.from_lsp(raw)
+        self.editor, self.editor_problems = settings, problems
+        remember_secret(settings.openai_api_key)
+        qwen = raw.get("qwen", raw) if isinstance(raw, dict) else None
+        timeout = qwen.get("idleTimeout") if isinstance(qwen, dict) else None
+        if isinstance(timeout, (int, float)) and timeout > 0:
+            self.idle_timeout = float(timeout)
+            if self._client is not None:
+                self._client.idle_timeout = self.idle_timeout
+
+    def publish_statuses(self) -> None:
+        """Send `qwen/status` for every folder whose outcome changed."""
+        folders: list[str | None] = list(self.workspace.folders) or [None]
+        for folder_uri in folders:
+            try:
+                cfg = self.config_for(folder_uri)
+            except Exception:
+                logger.exception("cannot resolve the configuration of %s", folder_uri)
+                continue
+            self._publish_status(folder_uri, cfg)
+        for gone in set(self._statuses) - set(folders):
+            del self._statuses[gone]
+
+    def _publish_status(self, folder_uri: str | None, cfg: ResolvedConfig) -> None:
+        status = status_feature.status_notification(cfg, folder_uri)
+        if self._statuses.get(folder_uri) == status:
+            return
+        self._statuses[folder_uri] = status
+        self.protocol.notify(STATUS_NOTIFICATION, _redacted(status))
+
+    async def watch_configuration(self) -> None:
+        """A cheap stat-based check, so that edits to watched files reach the status
+        line even when the client cannot watch files for us."""
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            self.publish_statuses()
+
+    # Requests and their cancellation
+
+    async def run_request(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run one command so that `$/cancelRequest` can stop it, and turn its
+        failures into JSON-RPC errors a person can act on."""
+        msg_id = self.protocol.msg_id
+        if msg_id is not None and msg_id in self._cancelled_early:
+            raise asyncio.CancelledError
+        task = asyncio.current_task()
+        if msg_id is not None and task is not None:
+            self._tasks[msg_id] = task
+        try:
+            return await work()
+        except InvalidArguments as exc:
+            raise JsonRpcInvalidParams(str(exc)) from None
+        except ContextError as exc:
+            raise JsonRpcInvalidParams(str(exc)) from None
+        except UnknownSession:
+            raise JsonRpcInvalidParams(
+                "sessionId: unknown session in this workspace (it may have expired "
+                "or the server restarted); start a new chat without sessionId"
+            ) from None
+        except LLMError as exc:
+            data: dict[str, Any] = {"kind": exc.kind}
+            if exc.status is not None:
+                data["status"] = exc.status
+            if exc.retry_after is not None:
+                data["retryAfter"] = exc.retry_after
+            raise RequestFailed(redact(str(exc)), data=data) from None
+        finally:
+            if msg_id is not None:
+                self._tasks.pop(msg_id, None)
+
+    def cancel_request(self, msg_id: Any) -> None:
+        task = self._tasks.pop(msg_id, None)
+        if task is not None:
+            task.cancel()
+        else:
+            self._cancelled_early.append(msg_id)
+
+    def cancel_all(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        self._tasks.clear()
+
+    @property
+    def running_requests(self) -> int:
+        return len(self._tasks)
+
+    async def aclose(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    return value
+
+
+server = QwenLanguageServer()
+
+
+@server.feature(types.INITIALIZE)
+def on_initialize(ls: QwenLanguageServer, params: types.InitializeParams) -> None:
+    ls.apply_editor_settings(params.initialization_options)
+
+
+@server.feature(types.INITIALIZED)
+def on_initialized(ls: QwenLanguageServer, params: types.InitializedParams) -> None:
+    ls.publish_statuses()
+    ls._watch_task = asyncio.ensure_future(ls.watch_configuration())
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+def on_configuration(
+    ls: QwenLanguageServer, params: types.DidChangeConfigurationParams
+) -> None:
+    if params.settings is not None:
+        ls.apply_editor_settings(params.settings)
+    ls.configs.invalidate()
+    ls.publish_statuses()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+def on_folders(
+    ls: QwenLanguageServer, params: types.DidChangeWorkspaceFoldersParams
+) -> None:
+    for removed in params.event.removed:
+        path = to_fs_path(removed.uri)
+        if path:
+            ls.configs.drop(Path(path))
+        ls.sessions.drop_folder(removed.uri)
+    ls.publish_statuses()
+
+
+@server.feature(types.SHUTDOWN)
+async def on_shutdown(ls: QwenLanguageServer, *args: Any) -> None:
+    ls.cancel_all()
+    await ls.aclose()
+
+
+@server.command("qwen.status")
+async def qwen_status(
+    ls: QwenLanguageServer, params: types.ExecuteCommandParams
+) -> dict[str, Any]:
+    async def work() -> dict[str, Any]:
+        args = parse_args(StatusArgs, params.arguments)
+        folder_uri = ls.folder_for(args.uri)
+        cfg = ls.config_for(folder_uri)
+        ls._publish_status(folder_uri, cfg)
+        return _redacted(status_feature.status_result(cfg, folder_uri))
+
+    return await ls.run_request(work)
+
+
+@server.command("qwen.chat")
+async def qwen_chat(
+    ls: QwenLanguageServer, params: types.ExecuteCommandParams
+) -> dict[str, Any]:
+    async def work() -> dict[str, Any]:
+        started = time.monotonic()
+        args = parse_args(ChatArgs, params.arguments)
+        folder_uri = ls.folder_for(args.uri)
+        cfg = ls.config_for(folder_uri)
+        ls._publish_status(folder_uri, cfg)
+        endpoint = status_feature.endpoint_for(cfg, args.model)
+
+        context = None
+        if args.range is not None or (args.uri and _is_document(ls, args.uri)):
+            assert args.uri is not None
+            document = await document_for(ls.workspace, args.uri)
+            context = code_context(document, args.range)
+        session = ls.sessions.get(args.session_id, folder_uri or "")
+        message = user_message(args.prompt, context)
+        request = ChatRequest(
+            url=endpoint.url,
+            api_key=endpoint.api_key,
+            model=endpoint.model,
+            messages=[
+                {"role": "system", "content": SYSTEM_PROMPT},
+                *session.messages,
+                {"role": "user", "content": message},
+            ],
+            extra_body=endpoint.extra_body,
+            workspace=str(cfg.workspace_folder or "user level"),
+        )
+        progress = RequestProgress(
+            ls,
+            work_done_token=params.work_done_token,
+            partial_token=args.partial_result_token,
+        )
+        outcome = await stream_answer(
+            ls.client, request, progress, session_id=session.id
+        )
+        session.add_turn(message, outcome.text)
+        logger.debug("chat %s done in %.2f s", session.id, time.monotonic() - started)
+        return outcome.result(session.id, endpoint.model)
+
+    return await ls.run_request(work)
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION,
+    types.CodeActionOptions(
+        code_action_kinds=[
+            types.CodeActionKind.Empty,
+            types.CodeActionKind.QuickFix,
+            types.CodeActionKind.RefactorRewrite,
+        ],
+        resolve_provider=True,
+    ),
+)
+def on_code_action(
+    ls: QwenLanguageServer, params: types.CodeActionParams
+) -> list[types.CodeAction]:
+    folder_uri = ls.folder_for(params.text_document.uri)
+    cfg = ls.config_for(folder_uri)
+    extra, _problems = actions_feature.custom_actions(cfg.settings)
+    return actions_feature.code_actions(params, extra)
+
+
+@server.feature(types.CODE_ACTION_RESOLVE)
+def on_code_action_resolve(
+    ls: QwenLanguageServer, action: types.CodeAction
+) -> types.CodeAction:
+    # Every action already carries its command: resolving stays cheap.
+    return action
+
+
+@server.command("qwen.edit")
+async def qwen_edit(
+    ls: QwenLanguageServer, params: types.ExecuteCommandParams
+) -> dict[str, Any]:
+    async def work() -> dict[str, Any]:
+        args = parse_args(EditArgs, params.arguments)
+        folder_uri = ls.folder_for(args.uri)
+        cfg = ls.config_for(folder_uri)
+        endpoint = status_feature.endpoint_for(cfg)
+
+        document = await document_for(ls.workspace, args.uri)
+        version = document.version
+        source = document.source
+        lines = list(document.lines)
+        start = document.position_from_client_units(
+            types.Position(args.range.start.line, args.range.start.character)
+        )
+        end = document.position_from_client_units(
+            types.Position(args.range.end.line, args.range.end.character)
+        )
+        (sl, sc), (el, ec) = edit_feature.target_range(
+            lines, (start.line, start.character), (end.line, end.character)
+        )
+        start_offset = _offset(lines, sl, sc)
+        end_offset = _offset(lines, el, ec)
+        target = edit_feature.edit_target(
+            document.path or args.uri,
+            language_of(document),
+            source,
+            start_offset,
+            end_offset,
+        )
+        client_range = types.Range(
+            start=document.client_position_at_offset(start_offset),
+            end=document.client_position_at_offset(end_offset),
+        )
+
+        session = ls.sessions.get(args.session_id, folder_uri or "")
+        prompt = edit_feature.edit_prompt(target, args.instruction)
+        request = ChatRequest(
+            url=endpoint.url,
+            api_key=endpoint.api_key,
+            model=endpoint.model,
+            messages=[
+                {"role": "system", "content": edit_feature.EDIT_SYSTEM_PROMPT},
+                *session.messages,
+                {"role": "user", "content": prompt},
+            ],
+            extra_body=endpoint.extra_body,
+            workspace=str(cfg.workspace_folder or "user level"),
+        )
+        progress = RequestProgress(
+            ls,
+            work_done_token=params.work_done_token,
+            partial_token=args.partial_result_token,
+            title="Qwen: edit",
+        )
+        outcome = await stream_answer(
+            ls.client, request, progress, session_id=session.id
+        )
+        session.add_turn(prompt, outcome.text)
+        result: dict[str, Any] = {
+            "sessionId": session.id,
+            "applied": False,
+            "text": outcome.text,
+        }
+        if outcome.cancelled:
+            return {**result, "reason": "cancelled; nothing was changed"}
+        replacement = edit_feature.fit_replacement(
+            edit_feature.extract_code(outcome.text), target
+        )
+        result["text"] = replacement
+        reason = await _apply(ls, document, version, source, client_range, replacement,
+                              args.instruction)  # fmt: skip
+        if reason is None:
+            return {**result, "applied": True}
+        return {**result, "reason": reason}
+
+    return await ls.run_request(work)
+
+
+def _is_document(ls: QwenLanguageServer, uri: str) -> bool:
+    """An open buffer or an existing file: a folder URI only selects the folder."""
+    if unquote(uri) in ls.workspace.text_documents:
+        return True
+    path = to_fs_path(uri)
+    return path is not None and Path(path).is_file()
+
+
+def _offset(lines: list[str], line: int, character: int) -> int:
+    """Offset of a server-side (code point) position, clamped to the document."""
+    if line >= len(lines):
+        return sum(len(x) for x in lines)
+    return sum(len(x) for x in lines[:line]) + min(character, len(lines[line]))
+
+
+async def _apply(
+    ls: QwenLanguageServer,
+    document: Any,
+    version: int | None,
+    source: str,
+    client_range: types.Range,
+    text: str,
+    instruction: str,
+) -> str | None:
+    """Apply the edit if the document is as it was; the reason when not applied."""
+    workspace_caps = ls.client_capabilities.workspace
+    if not (workspace_caps and workspace_caps.apply_edit):
+        return "this editor cannot apply edits (workspace/applyEdit); see the text"
+    current = ls.workspace.text_documents.get(document.uri)
+    changed = (
+        current is None or current.version != version
+        if version is not None
+        else current is not None and current.source != source
+    )
+    if changed:
+        return "the document changed while the model was answering; nothing changed"
+
+    annotation_id = None
+    annotations = None
+    edit_caps = workspace_caps.workspace_edit if workspace_caps else None
+    if edit_caps is not None and edit_caps.change_annotation_support is not None:
+        annotation_id = "qwen-edit"
+        annotations = {
+            annotation_id: types.ChangeAnnotation(
+                label="Qwen: " + instruction.splitlines()[0][:60],
+                needs_confirmation=True,
+                description="Rewritten by the model; review before accepting",
+            )
+        }
+    text_edit: types.TextEdit | types.AnnotatedTextEdit
+    if annotation_id is not None:
+        text_edit = types.AnnotatedTextEdit(
+            range=client_range, new_text=text, annotation_id=annotation_id
+        )
+    else:
+        text_edit = types.TextEdit(range=client_range, new_text=text)
+    edit = types.WorkspaceEdit(
+        document_changes=[
+            types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(
+                    uri=document.uri, version=version
+                ),
+                edits=[text_edit],
+            )
+        ],
+        change_annotations=annotations,
+    )
+    try:
+        answer = await ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=edit, label="Qwen: edit")
+        )
+    except Exception as exc:
+        return f"the editor could not apply the edit: {exc}"
+    if not answer.applied:
+        return "the editor did not apply the edit" + (
+            f": {answer.failure_reason}" if answer.failure_reason else ""
+        )
+    return None

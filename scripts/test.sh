@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (./.venv, editors/vscode/node_modules), then
+# lints and runs every test: Python (pytest) and the VS Code extension (node --test).
+# Usage: ./scripts/test.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+
+.venv/bin/ruff check qwen_ls tests benchmarks
+.venv/bin/ruff format --check qwen_ls tests benchmarks
+.venv/bin/mypy
+
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+
+# The VS Code extension: build, lint and its Node unit tests (no editor needed).
+(cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error && npm run build \
+  && npm run lint && npm test)

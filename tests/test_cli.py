@@ -1,0 +1,109 @@
+"""`qwen-ls chat`, `qwen-ls status` and the server flags, run as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAI, text_stream
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qwen_ls", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def project(tmp_path: Path, env: str) -> Path:
+    folder = tmp_path / "proj"
+    (folder / ".qwen").mkdir(parents=True)
+    (folder / ".qwen" / ".env").write_text(env, encoding="utf-8")
+    return folder
+
+
+def test_chat_streams_the_answer(fake: FakeOpenAI, tmp_path: Path) -> None:
+    fake.script(
+        text_stream("Hello from the model", pieces=["Hello ", "from ", "the model"])
+    )
+    folder = project(
+        tmp_path, f"OPENAI_API_KEY=sk-test-0000\nOPENAI_BASE_URL={fake.base_url}\n"
+    )
+    (folder / "a.py").write_text("x = 1\n", encoding="utf-8")
+
+    done = run("chat", "--file", "a.py", "What", "is", "this?", cwd=folder)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Hello from the model\n"
+    sent = fake.requests[-1].json["messages"][-1]["content"]
+    assert sent.endswith("What is this?") and "x = 1" in sent
+    assert fake.requests[-1].header("authorization") == "Bearer sk-test-0000"
+
+
+def test_chat_without_endpoint_fails_with_one_line(tmp_path: Path) -> None:
+    done = run("chat", "hi", cwd=tmp_path)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("qwen-ls chat: ") and "OPENAI_API_KEY" in lines[0]
+    assert done.stdout == ""
+
+
+def test_chat_model_flag(fake: FakeOpenAI, tmp_path: Path) -> None:
+    fake.script(text_stream("ok"))
+    folder = project(tmp_path, f"OPENAI_BASE_URL={fake.base_url}\n")
+    done = run("chat", "--model", "qwen2.5-coder:7b", "hi", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert fake.requests[-1].json["model"] == "qwen2.5-coder:7b"
+    assert fake.requests[-1].header("authorization") is None, "loopback, no key"
+
+
+def test_status_prints_sources_masked(tmp_path: Path) -> None:
+    folder = project(
+        tmp_path,
+        "OPENAI_API_KEY=sk-test-SECRET0000\nOPENAI_BASE_URL=http://127.0.0.1:9/v1\n",
+    )
+    text = run("status", cwd=folder)
+    as_json = run("status", str(folder), "--json", cwd=tmp_path)
+
+    assert text.returncode == 0, text.stderr
+    assert "SECRET" not in text.stdout + as_json.stdout
+    assert str(folder / ".qwen" / ".env") in text.stdout
+    result = json.loads(as_json.stdout)
+    assert result["baseUrl"] == "http://127.0.0.1:9/v1"
+    assert result["apiKey"].endswith("0000")
+    assert result["signedIn"] is True
+
+
+def test_help_and_version(tmp_path: Path) -> None:
+    helped = run("--help", cwd=tmp_path)
+    assert helped.returncode == 0
+    for word in (
+        "--stdio",
+        "--tcp",
+        "--clientProcessId",
+        "--log-file",
+        "status",
+        "chat",
+    ):
+        assert word in helped.stdout
+    version = run("--version", cwd=tmp_path)
+    assert version.stdout.startswith("qwen-ls ")
