@@ -405,6 +405,18 @@ async def qwen_chat(
     return await ls.run_request(work)
 
 
+# Sign-in: qwen.auth and qwen.logout. The flows live in qwen_ls/auth; the handlers
+# below only convert arguments, pick the folder and report progress.
+
+
+# Models: qwen.listModels and qwen.selectModel. Listing and persisting live in
+# qwen_ls/features/models.py.
+
+
+# Code actions and qwen.edit. Listing actions never calls the model; the edit
+# helpers live in qwen_ls/features/edit.py.
+
+
 @server.feature(
     types.TEXT_DOCUMENT_CODE_ACTION,
     types.CodeActionOptions(
