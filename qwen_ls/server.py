@@ -105,6 +105,18 @@ class QwenProtocol(LanguageServerProtocol):
             return
         super().handle_message(message)
 
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(
+        self, params: types.InitializeParams
+    ) -> Generator[Any, Any, types.InitializeResult]:
+        result: types.InitializeResult = yield from super().lsp_initialize(params)
+        # pygls builds executeCommandProvider without workDoneProgress; we accept a
+        # workDoneToken on every command (protocol.md).
+        provider = result.capabilities.execute_command_provider
+        if provider is not None:
+            provider.work_done_progress = True
+        return result
+
     @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
     def lsp_workspace__execute_command(
         self, params: types.ExecuteCommandParams

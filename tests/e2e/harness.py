@@ -34,6 +34,7 @@ class QwenTestClient(LanguageClient):
         self.apply_edit_result = True
         self.show_document_result = True
         self._partial_counter = 0
+        self.init_result: types.InitializeResult | None = None
 
     def partial_token(self) -> str:
         self._partial_counter += 1
@@ -149,7 +150,7 @@ async def lsp_session(
                 if isinstance(preset, str)
                 else preset
             )
-            await client.initialize_session(
+            client.init_result = await client.initialize_session(
                 types.InitializeParams(
                     capabilities=capabilities,
                     workspace_folders=[

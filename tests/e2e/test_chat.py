@@ -68,6 +68,9 @@ async def test_client_work_done_token_is_used(
     fake.script(text_stream("ok"))
     write_env(workspace, env_for(fake))
     async with lsp_session("visual_studio_code", folders=[workspace]) as client:
+        assert client.init_result is not None
+        provider = client.init_result.capabilities.execute_command_provider
+        assert provider is not None and provider.work_done_progress is True
         client.progress_reports["wd-1"] = []
         await client.command("qwen.chat", {"prompt": "hi"}, work_done_token="wd-1")
     assert client.progress_kinds("wd-1")[0] == "begin"
