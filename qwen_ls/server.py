@@ -63,6 +63,21 @@ class RequestFailed(JsonRpcException):
     CODE = REQUEST_FAILED
 
 
+_ANSWERED = object()  # a request already answered with an error while parsing it
+
+
+def _field_errors(exc: Exception) -> str:
+    cause = exc.__cause__
+    if cause is None:
+        return "malformed message"
+    try:
+        from cattrs import transform_error
+
+        return "; ".join(transform_error(cause, path="params")[:3])  # type: ignore[arg-type]
+    except Exception:
+        return "malformed message"
+
+
 class QwenProtocol(LanguageServerProtocol):
     """pygls' protocol with the fixes a long-running assistant needs.
 
@@ -90,7 +105,38 @@ class QwenProtocol(LanguageServerProtocol):
         if msg_id in self._request_futures:
             super()._handle_cancel_notification(msg_id)
 
+    def _send_handler_result(self, future: Any, *, msg_id: Any) -> None:
+        # An expected failure (bad arguments, the endpoint said no) is an answer,
+        # not a crash: send it without pygls' traceback at ERROR level.
+        if not future.cancelled() and isinstance(future.exception(), JsonRpcException):
+            self._request_futures.pop(msg_id, None)
+            error = future.exception()
+            logger.info("request %s failed: %s", msg_id, error.message)
+            self._send_response(msg_id, error=error.to_response_error())
+            return
+        super()._send_handler_result(future, msg_id=msg_id)
+
+    def structure_message(self, data: Any) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if not (
+                isinstance(data, dict)
+                and "method" in data
+                and data.get("id") is not None
+            ):
+                raise  # a bad notification: logged and dropped by pygls
+            self._send_response(
+                data["id"],
+                error=JsonRpcInvalidParams(
+                    f"invalid params for {data['method']}: {_field_errors(exc)}"
+                ).to_response_error(),
+            )
+            return _ANSWERED
+
     def handle_message(self, message: Any) -> None:
+        if message is _ANSWERED:
+            return
         if (
             self._shutdown
             and getattr(message, "method", types.EXIT) != types.EXIT
@@ -294,15 +340,37 @@ class QwenLanguageServer(LanguageServer):
             task.cancel()
         self._tasks.clear()
 
-    @property
-    def running_requests(self) -> int:
-        return len(self._tasks)
+    def internal_stats(self) -> dict[str, int]:
+        """Sizes of everything that grows per request, for leak checks."""
+        return {
+            "runningRequests": len(self._tasks),
+            "requestFutures": len(self.protocol._request_futures),
+            "resultTypes": len(self.protocol._result_types),
+            "progressTokens": len(self.work_done_progress.tokens),
+            "sessions": len(self.sessions),
+            "statuses": len(self._statuses),
+            "rssKiB": _rss_kib(),
+        }
 
     async def aclose(self) -> None:
         if self._watch_task is not None:
             self._watch_task.cancel()
         if self._client is not None:
             await self._client.aclose()
+
+
+def _rss_kib() -> int:
+    """Current resident memory (Linux), else the peak, else 0."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _redacted(value: Any) -> Any:
@@ -369,6 +437,14 @@ async def qwen_status(
         return _redacted(status_feature.status_result(cfg, folder_uri))
 
     return await ls.run_request(work)
+
+
+@server.command("qwen.internalStats")
+async def qwen_internal_stats(
+    ls: QwenLanguageServer, params: types.ExecuteCommandParams
+) -> dict[str, int]:
+    """Not for users: the sizes of the server's tables, for leak tests."""
+    return ls.internal_stats()
 
 
 @server.command("qwen.chat")
