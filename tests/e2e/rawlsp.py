@@ -53,7 +53,9 @@ class RawLsp:
             try:
                 message = json.loads(body.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise FramingError(f"Content-Length does not match the body: {exc}")
+                raise FramingError(
+                    f"Content-Length does not match the body: {exc}"
+                ) from None
             self.messages.append(message)
             waiter = (
                 self._waiters.pop(message.get("id"), None)
