@@ -73,7 +73,7 @@ def _field_errors(exc: Exception) -> str:
     try:
         from cattrs import transform_error
 
-        return "; ".join(transform_error(cause, path="params")[:3])  # type: ignore[arg-type]
+        return "; ".join(transform_error(cause, path="params")[:3])
     except Exception:
         return "malformed message"
 
