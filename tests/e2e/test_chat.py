@@ -179,7 +179,7 @@ async def test_two_folders_use_their_own_keys(
     ]
 
 
-async def test_folders_added_and_removed_at_runtime(
+async def test_B60_folders_added_and_removed_at_runtime(
     fake: FakeOpenAI, tmp_path: Path, home: Path
 ) -> None:
     """B60: a folder added later uses its own key; a removed one falls back to home."""
@@ -353,7 +353,7 @@ async def test_progress_cancel_returns_partial_and_closes_upstream(
     assert client.progress_kinds(work_token)[-1] == "end"
 
 
-async def test_cancel_request_closes_upstream(
+async def test_B56_cancel_request_closes_upstream(
     preset: str, fake: FakeOpenAI, workspace: Path
 ) -> None:
     from tests.fakes.openai_server import slow_tokens

@@ -249,7 +249,7 @@ async def test_B62_fuzzed_messages_never_kill_the_server(workspace: Path) -> Non
     assert requests > 100
 
 
-async def test_B53_concurrent_chats_get_fresh_tokens_with_one_begin_and_end(
+async def test_B53_B54_concurrent_chats_get_fresh_tokens_with_valid_payloads(
     fake: FakeOpenAI, workspace: Path
 ) -> None:
     fake.script(slow_tokens(10, 0.02), slow_tokens(10, 0.02))
