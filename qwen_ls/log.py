@@ -23,7 +23,8 @@ _PATTERNS: list[tuple[re.Pattern[str], Any]] = [
     # JSON or key=value fields whose name says they are secret.
     (
         re.compile(
-            r"(?i)([\"']?[\w.-]*(?:api[_-]?key|token|secret|password)[\"']?\s*[:=]\s*)"
+            r"(?i)(?<![\w.-])([\"']?[\w.-]{0,48}?(?:api[_-]?key|token|secret|password)"
+            r"[\"']?\s*[:=]\s*)"
             r"([\"']?)([^\"'\s,;})]+)"
         ),
         lambda m: m.group(1) + m.group(2) + _mask_field(m.group(3)),
@@ -87,9 +88,18 @@ def redact(text: str) -> str:
     return text
 
 
+MAX_LOG_LINE = 20_000
+
+
 class RedactingFormatter(logging.Formatter):
+    """Redacts every record, then cuts very long ones (a 5 MB answer at -vv)."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        text = redact(super().format(record))
+        if len(text) > MAX_LOG_LINE:
+            cut = len(text) - MAX_LOG_LINE
+            text = f"{text[:MAX_LOG_LINE]}… ({cut} more characters)"
+        return text
 
 
 def setup_logging(verbosity: int, log_file: str | None) -> None:

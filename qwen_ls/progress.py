@@ -44,6 +44,8 @@ class RequestProgress:
         title: str = "Qwen",
     ) -> None:
         self._server = server
+        if not isinstance(work_done_token, (int, str)):
+            work_done_token = None  # not a valid ProgressToken: make our own
         self._token = work_done_token
         self._client_token = work_done_token is not None
         self._partial_token = partial_token

@@ -16,8 +16,10 @@ from urllib.parse import unquote
 from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
+    JsonRpcInternalError,
     JsonRpcInvalidParams,
     JsonRpcInvalidRequest,
+    JsonRpcRequestCancelled,
 )
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
@@ -101,20 +103,28 @@ class QwenProtocol(LanguageServerProtocol):
         return super()._execute_handler(msg_id, handler, forget_then, args, kwargs)
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
-        self._server.cancel_request(msg_id)
-        if msg_id in self._request_futures:
+        # A running command of ours ends its stream and progress first, then answers
+        # RequestCancelled itself; anything else is cancelled the pygls way.
+        if not self._server.stop_request(msg_id) and msg_id in self._request_futures:
             super()._handle_cancel_notification(msg_id)
 
     def _send_handler_result(self, future: Any, *, msg_id: Any) -> None:
         # An expected failure (bad arguments, the endpoint said no) is an answer,
-        # not a crash: send it without pygls' traceback at ERROR level.
-        if not future.cancelled() and isinstance(future.exception(), JsonRpcException):
-            self._request_futures.pop(msg_id, None)
-            error = future.exception()
-            logger.info("request %s failed: %s", msg_id, error.message)
-            self._send_response(msg_id, error=error.to_response_error())
+        # not a crash: send it without pygls' traceback at ERROR level. A real crash
+        # is logged with its traceback, which the client does not get.
+        error = None if future.cancelled() else future.exception()
+        if error is None:
+            super()._send_handler_result(future, msg_id=msg_id)
             return
-        super()._send_handler_result(future, msg_id=msg_id)
+        self._request_futures.pop(msg_id, None)
+        if not isinstance(error, JsonRpcException):
+            logger.error("request %s crashed", msg_id, exc_info=error)
+            error = JsonRpcInternalError(
+                f"internal error in qwen-ls ({type(error).__name__}); see its log"
+            )
+        else:
+            logger.info("request %s failed: %s", msg_id, error.message)
+        self._send_response(msg_id, error=error.to_response_error())
 
     def structure_message(self, data: Any) -> Any:
         try:
@@ -195,6 +205,7 @@ class QwenLanguageServer(LanguageServer):
         self._client: ChatClient | None = None
         self._tasks: dict[Any, asyncio.Task[Any]] = {}
         self._cancelled_early: deque[Any] = deque(maxlen=256)
+        self._cancelled_by_client: set[Any] = set()
         self._statuses: dict[str | None, dict[str, Any]] = {}
         self._watch_task: asyncio.Task[None] | None = None
 
@@ -228,7 +239,8 @@ class QwenLanguageServer(LanguageServer):
         path = to_fs_path(uri)
         if path is None:
             return None
-        target = Path(path)
+        # "a/../b/x.py" belongs to b: never let a path pick another folder's key.
+        target = Path(os.path.normpath(path))
         best: tuple[int, str] | None = None
         for folder_uri in folders:
             folder_path = to_fs_path(folder_uri)
@@ -263,10 +275,21 @@ class QwenLanguageServer(LanguageServer):
         remember_secret(settings.openai_api_key)
         qwen = raw.get("qwen", raw) if isinstance(raw, dict) else None
         timeout = qwen.get("idleTimeout") if isinstance(qwen, dict) else None
-        if isinstance(timeout, (int, float)) and timeout > 0:
-            self.idle_timeout = float(timeout)
-            if self._client is not None:
-                self._client.idle_timeout = self.idle_timeout
+        if timeout is None:
+            return
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not (0 < timeout <= 3600)
+        ):
+            self.editor_problems.append(
+                f"qwen.idleTimeout must be a number of seconds between 0 and 3600 "
+                f"(got {str(timeout)[:20]!r}); using {self.idle_timeout:g} s"
+            )
+            return
+        self.idle_timeout = float(timeout)
+        if self._client is not None:
+            self._client.idle_timeout = self.idle_timeout
 
     def publish_statuses(self) -> None:
         """Send `qwen/status` for every folder whose outcome changed."""
@@ -308,6 +331,13 @@ class QwenLanguageServer(LanguageServer):
             self._tasks[msg_id] = task
         try:
             return await work()
+        except asyncio.CancelledError:
+            if msg_id is not None and msg_id in self._cancelled_by_client:
+                self._cancelled_by_client.discard(msg_id)
+                raise JsonRpcRequestCancelled(
+                    f"request {msg_id} was cancelled"
+                ) from None
+            raise
         except InvalidArguments as exc:
             raise JsonRpcInvalidParams(str(exc)) from None
         except ContextError as exc:
@@ -327,13 +357,18 @@ class QwenLanguageServer(LanguageServer):
         finally:
             if msg_id is not None:
                 self._tasks.pop(msg_id, None)
+                self._cancelled_by_client.discard(msg_id)
 
-    def cancel_request(self, msg_id: Any) -> None:
+    def stop_request(self, msg_id: Any) -> bool:
+        """Cancel our task for this request; False when it has not started (it
+        will not start) or is not ours."""
         task = self._tasks.pop(msg_id, None)
-        if task is not None:
-            task.cancel()
-        else:
+        if task is None:
             self._cancelled_early.append(msg_id)
+            return False
+        self._cancelled_by_client.add(msg_id)
+        task.cancel()
+        return True
 
     def cancel_all(self) -> None:
         for task in list(self._tasks.values()):
@@ -483,9 +518,12 @@ async def qwen_chat(
             work_done_token=params.work_done_token,
             partial_token=args.partial_result_token,
         )
-        outcome = await stream_answer(
-            ls.client, request, progress, session_id=session.id
-        )
+        try:
+            outcome = await stream_answer(
+                ls.client, request, progress, session_id=session.id
+            )
+        except LLMError as exc:
+            raise status_feature.explain_failure(exc, cfg) from None
         session.add_turn(message, outcome.text)
         logger.debug("chat %s done in %.2f s", session.id, time.monotonic() - started)
         return outcome.result(session.id, endpoint.model)
@@ -590,9 +628,12 @@ async def qwen_edit(
             partial_token=args.partial_result_token,
             title="Qwen: edit",
         )
-        outcome = await stream_answer(
-            ls.client, request, progress, session_id=session.id
-        )
+        try:
+            outcome = await stream_answer(
+                ls.client, request, progress, session_id=session.id
+            )
+        except LLMError as exc:
+            raise status_feature.explain_failure(exc, cfg) from None
         session.add_turn(prompt, outcome.text)
         result: dict[str, Any] = {
             "sessionId": session.id,

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,8 @@ from pygls.lsp.client import LanguageClient
 from qwen_ls import __version__
 
 PARTIAL_TOKEN = "qwen-ls-chat"
+REQUEST_ID = "qwen-ls-chat-1"
+MAX_FILE_CHARS = 200_000
 START_TIMEOUT = 30.0
 
 
@@ -26,6 +31,13 @@ class TerminalClient(LanguageClient):
         self.show_reasoning = show_reasoning
         self.printed: list[str] = []
         self.stderr_tail: list[str] = []
+        self.stopped_by: str | None = None  # "interrupt" or "closed pipe"
+
+    def stop_chat(self, reason: str) -> None:
+        """Ask the server to end the chat (and the model's stream) now."""
+        if self.stopped_by is None:
+            self.stopped_by = reason
+            self.cancel_request(types.CancelParams(id=REQUEST_ID))
 
 
 def _make_client(show_reasoning: bool) -> TerminalClient:
@@ -35,10 +47,16 @@ def _make_client(show_reasoning: bool) -> TerminalClient:
     def on_progress(ls: TerminalClient, params: types.ProgressParams) -> None:
         if params.token != PARTIAL_TOKEN or not isinstance(params.value, dict):
             return
-        if delta := params.value.get("delta"):
+        if (delta := params.value.get("delta")) and ls.stopped_by is None:
             ls.printed.append(delta)
-            sys.stdout.write(delta)
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(delta)
+                sys.stdout.flush()
+            except BrokenPipeError:
+                # `qwen-ls chat ... | head`: stop the model instead of paying for
+                # an answer nobody reads.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                ls.stop_chat("closed pipe")
         if (reasoning := params.value.get("reasoning")) and ls.show_reasoning:
             sys.stderr.write(reasoning)
             sys.stderr.flush()
@@ -78,7 +96,17 @@ async def run_chat(args: argparse.Namespace) -> int:
         path = Path(os.path.abspath(args.file))
         if not path.is_file():
             return _fail(f"--file {path} is not a file")
-        arguments["uri"] = path.as_uri()
+        if folder in path.parents:
+            arguments["uri"] = path.as_uri()
+        else:
+            # A uri outside the folder would select no folder (user level only):
+            # keep --cwd's configuration and send the file's text with the prompt.
+            prompt = _with_file(path, arguments["prompt"])
+            if prompt is None:
+                return _fail(
+                    f"--file {path} is larger than {MAX_FILE_CHARS} characters"
+                )
+            arguments["prompt"] = prompt
     if args.model:
         arguments["model"] = args.model
 
@@ -88,25 +116,45 @@ async def run_chat(args: argparse.Namespace) -> int:
     if args.log_file:
         server_args += ["--log-file", args.log_file]
 
+    if not args.verbose:
+        logging.getLogger("pygls").setLevel(logging.CRITICAL)
     client = _make_client(args.reasoning)
-    await client.start_io(sys.executable, *server_args, cwd=str(folder))
+    # Its own session: Ctrl-C in the terminal reaches us, and we end the chat.
+    await client.start_io(
+        sys.executable, *server_args, cwd=str(folder), start_new_session=True
+    )
     server = client._server
     assert server is not None and server.stderr is not None
     drain = asyncio.ensure_future(
         _drain_stderr(client, server.stderr, echo=bool(args.verbose))
     )
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGINT, client.stop_chat, "interrupt")
     try:
         return await _converse(client, folder, arguments)
     finally:
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(signal.SIGINT)
         if server.returncode is None:
             try:
                 await asyncio.wait_for(client.shutdown_async(None), 5)
                 client.exit(None)
                 await asyncio.wait_for(server.wait(), 5)
             except Exception:
-                server.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    server.kill()
         await client.stop()
         drain.cancel()
+
+
+def _with_file(path: Path, prompt: str) -> str | None:
+    from qwen_ls.features.chat import CodeContext, user_message
+
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if len(text) > MAX_FILE_CHARS:
+        return None
+    return user_message(prompt, CodeContext(path=str(path), language="", text=text))
 
 
 async def _converse(
@@ -129,11 +177,18 @@ async def _converse(
             START_TIMEOUT,
         )
         client.initialized(types.InitializedParams())
-        result = await client.workspace_execute_command_async(
-            types.ExecuteCommandParams(command="qwen.chat", arguments=[arguments])
+        result = await client.protocol.send_request_async(
+            types.WORKSPACE_EXECUTE_COMMAND,
+            types.ExecuteCommandParams(command="qwen.chat", arguments=[arguments]),
+            msg_id=REQUEST_ID,
         )
     except JsonRpcException as exc:
+        if client.stopped_by == "closed pipe":
+            return 0
         _end_line(client)
+        if client.stopped_by == "interrupt":
+            print("qwen-ls chat: cancelled", file=sys.stderr)
+            return 130
         return _fail(str(exc.message).split("\n")[0])
     except (RuntimeError, asyncio.TimeoutError) as exc:
         _end_line(client)

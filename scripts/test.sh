@@ -9,8 +9,8 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
-.venv/bin/ruff check qwen_ls tests benchmarks
-.venv/bin/ruff format --check qwen_ls tests benchmarks
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy
 
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -107,3 +107,76 @@ def test_help_and_version(tmp_path: Path) -> None:
         assert word in helped.stdout
     version = run("--version", cwd=tmp_path)
     assert version.stdout.startswith("qwen-ls ")
+
+
+def _slow_project(fake: FakeOpenAI, tmp_path: Path) -> Path:
+    from tests.fakes.openai_server import slow_tokens
+
+    fake.script(slow_tokens(400, 0.05))
+    return project(tmp_path, f"OPENAI_BASE_URL={fake.base_url}\n")
+
+
+def test_ctrl_c_cancels_the_chat_and_closes_the_stream(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import time
+
+    folder = _slow_project(fake, tmp_path)
+    chat = subprocess.Popen(
+        [sys.executable, "-m", "qwen_ls", "chat", "hello"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert chat.stdout is not None
+        assert chat.stdout.read(8), "the answer started"
+        os.killpg(chat.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        started = time.monotonic()
+        out, err = chat.communicate(timeout=15)
+    finally:
+        if chat.poll() is None:
+            chat.kill()
+    assert chat.returncode == 130
+    assert err.decode().strip() == "qwen-ls chat: cancelled"
+    assert fake.wait_for_disconnect(5)
+    assert time.monotonic() - started < 5
+
+
+def test_closed_pipe_stops_the_model(fake: FakeOpenAI, tmp_path: Path) -> None:
+    folder = _slow_project(fake, tmp_path)
+    chat = subprocess.Popen(
+        [sys.executable, "-m", "qwen_ls", "chat", "hello"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert chat.stdout is not None
+        assert chat.stdout.read(8)
+        chat.stdout.close()  # `| head -c 8`
+        assert fake.wait_for_disconnect(10), "the endpoint saw the stream end"
+        assert chat.wait(timeout=15) == 0
+        assert chat.stderr is not None and b"Traceback" not in chat.stderr.read()
+    finally:
+        if chat.poll() is None:
+            chat.kill()
+
+
+def test_file_outside_cwd_keeps_the_cwd_configuration(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake.script(text_stream("ok"))
+    folder = project(
+        tmp_path, f"OPENAI_API_KEY=sk-test-0000\nOPENAI_BASE_URL={fake.base_url}\n"
+    )
+    outside = tmp_path / "elsewhere.py"
+    outside.write_text("print('outside')\n", encoding="utf-8")
+    done = run("chat", "--file", str(outside), "explain", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    sent = fake.requests[-1].json["messages"][-1]["content"]
+    assert "print('outside')" in sent and sent.endswith("explain")
+    assert fake.requests[-1].header("authorization") == "Bearer sk-test-0000"

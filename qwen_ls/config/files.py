@@ -15,6 +15,8 @@ Fingerprint = tuple[int, ...]
 
 ABSENT: Fingerprint = ()
 
+MAX_CONFIG_BYTES = 1024 * 1024
+
 
 class FileRead(BaseModel):
     """The outcome of reading one path."""
@@ -38,8 +40,18 @@ def fingerprint(path: Path) -> Fingerprint:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The single place where configuration bytes are read (tests count calls here)."""
-    return path.read_bytes()
+    """The single place where configuration bytes are read (tests count calls here).
+
+    Opened without blocking and read up to the size limit, so a file swapped for a
+    FIFO or a device between `stat` and `open` cannot hang or flood the server."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        data = file.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise OSError(errno.EFBIG, "file too large")
+    return data
 
 
 def cannot_read(path: PurePath, exc: OSError) -> str:
@@ -58,6 +70,15 @@ def read_file(path: Path, stamp: Fingerprint | None = None) -> FileRead:
     if stat.S_ISDIR(stamp[3]):
         return FileRead(
             path=path, problem=f"{path} is a directory, not a file; ignored"
+        )
+    if not stat.S_ISREG(stamp[3]):
+        # A FIFO or a device (a symlink to /dev/zero in a cloned repository) would
+        # block or never end.
+        return FileRead(path=path, problem=f"{path} is not a regular file; ignored")
+    if stamp[1] > MAX_CONFIG_BYTES:
+        return FileRead(
+            path=path,
+            problem=f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB; ignored",
         )
 
     try:

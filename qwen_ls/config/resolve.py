@@ -319,9 +319,9 @@ class _Resolution:
         """The base URL an openai chat would use, when it is a local server that
         needs no key (Ollama, vLLM, llama.cpp on this machine)."""
         saved = list(self.problems)
-        try:
-            found = self._base_url(provider, model)
-        finally:
+        found = self._base_url(provider, model)
+        if found is not None:
+            # Only a base URL that cannot be used is worth a problem here.
             self.problems[:] = saved
         if found is None or found.source.level == "default":
             return None

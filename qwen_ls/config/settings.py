@@ -92,14 +92,42 @@ def load(read: FileRead, path: Path, level: Literal["user", "project"]) -> Setti
             f"ignored ({exc.msg}); the file is left unchanged, fix it and save"
         )
         return result
+    except RecursionError:
+        result.problems.append(
+            f"{path}: nested too deeply to read — settings ignored; the file is left "
+            "unchanged"
+        )
+        return result
 
     if not isinstance(value, dict):
         result.problems.append(
             f"{path}: the top level must be a JSON object {{...}} — settings ignored"
         )
         return result
+    if _depth(value) > MAX_DEPTH:
+        result.problems.append(
+            f"{path}: nested more than {MAX_DEPTH} levels deep — settings ignored"
+        )
+        return result
     result.data = value
     return result
+
+
+MAX_DEPTH = 64
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and lists nest, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, (dict, list)):
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def parse_jsonc(text: str) -> Any:

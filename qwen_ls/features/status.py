@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qwen_ls.config import ResolvedConfig, chat_completions_url
-from qwen_ls.llm import ConfigError
+from qwen_ls.llm import ConfigError, LLMError
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,15 @@ def endpoint_for(cfg: ResolvedConfig, model: str | None = None) -> Endpoint:
     `ConfigError` saying what to set, and where."""
     label = folder_label(cfg)
     if cfg.auth_type is None:
-        raise ConfigError(
-            _with_problems(
-                f"{label}: no API key and no sign-in found. Set OPENAI_API_KEY "
-                f"(and OPENAI_BASE_URL) in {_env_hint(cfg)}, or sign in.",
-                cfg,
+        root = (
+            cfg.problems[0]
+            if cfg.problems
+            else (
+                f"no API key and no sign-in found. Set OPENAI_API_KEY (and "
+                f"OPENAI_BASE_URL) in {_env_hint(cfg)}, or sign in"
             )
         )
+        raise ConfigError(_with_problems(f"{label}: {root}", cfg, skip=root))
     if cfg.auth_type.value != "openai":
         raise ConfigError(
             f"{label}: auth type {cfg.auth_type.value!r} (from "
@@ -55,7 +57,12 @@ def endpoint_for(cfg: ResolvedConfig, model: str | None = None) -> Endpoint:
             "use an API key: set OPENAI_API_KEY and OPENAI_BASE_URL in .qwen/.env"
         )
     if cfg.base_url is None:
-        raise ConfigError(_with_problems(f"{label}: no usable base URL.", cfg))
+        reason = next(
+            (p for p in cfg.problems if "base URL" in p or "baseUrl" in p), ""
+        )
+        raise ConfigError(
+            _with_problems(f"{label}: no usable base URL: {reason}", cfg, skip=reason)
+        )
     key = cfg.api_key.value.get_secret_value() if cfg.api_key else None
     if key is None and not is_loopback(cfg.base_url.value):
         raise ConfigError(
@@ -74,6 +81,24 @@ def endpoint_for(cfg: ResolvedConfig, model: str | None = None) -> Endpoint:
         model=model or cfg.model.value,
         extra_body=extra_body,
     )
+
+
+def explain_failure(exc: LLMError, cfg: ResolvedConfig) -> LLMError:
+    """The same failure, saying which workspace and, for a refused key, which key."""
+    message = f"{folder_label(cfg)}: {exc.message}"
+    if exc.kind == "auth" and cfg.api_key is not None:
+        message += (
+            f" — the key sent was {cfg.masked_api_key()} from "
+            f"{cfg.api_key.source.description}; check or replace it"
+        )
+    explained = type(exc)(
+        message,
+        status=exc.status,
+        retry_after=exc.retry_after,
+        partial_text=exc.partial_text,
+    )
+    explained.kind = exc.kind
+    return explained
 
 
 def signed_in(cfg: ResolvedConfig) -> bool:
@@ -116,14 +141,18 @@ def status_notification(cfg: ResolvedConfig, folder_uri: str | None) -> dict[str
 
 
 def problems_of(cfg: ResolvedConfig) -> list[str]:
-    problems = list(cfg.problems)
+    """The configuration's problems, or why a chat would fail when they are silent."""
+    if cfg.problems:
+        return list(cfg.problems)
     try:
         endpoint_for(cfg)
     except ConfigError as exc:
-        first = str(exc).split("\n", 1)[0]
-        if first not in problems:
-            problems.insert(0, first)
-    return problems
+        return [str(exc).split("\n", 1)[0]]
+    return []
+
+
+def _base_url_problem(cfg: ResolvedConfig) -> str:
+    return next((p for p in cfg.problems if "base URL" in p or "baseUrl" in p), "")
 
 
 def _env_hint(cfg: ResolvedConfig) -> str:
@@ -134,7 +163,8 @@ def _env_hint(cfg: ResolvedConfig) -> str:
     return "~/.qwen/.env"
 
 
-def _with_problems(message: str, cfg: ResolvedConfig) -> str:
-    if not cfg.problems:
+def _with_problems(message: str, cfg: ResolvedConfig, skip: str = "") -> str:
+    others = [p for p in cfg.problems if p != skip]
+    if not others:
         return message
-    return message + "\n" + "\n".join(f"- {p}" for p in cfg.problems)
+    return message + "\n" + "\n".join(f"- {p}" for p in others)

@@ -517,3 +517,28 @@ def test_B23_unreadable_env_file_search_goes_on(
     assert config.problems == [
         f"cannot read {locked}: permission denied (check owner/permissions)"
     ]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero-symlink", "huge"])
+def test_B23_special_or_huge_env_files_are_skipped(
+    ws: Path, run: Resolve, kind: str
+) -> None:
+    """A cloned repository can ship `.qwen/.env` as a FIFO (would block) or a symlink
+    to /dev/zero (would never end); neither may hang or flood the server."""
+    import os
+
+    target = ws / ".qwen" / ".env"
+    target.parent.mkdir(parents=True)
+    if kind == "fifo":
+        os.mkfifo(target)
+        reason = "is not a regular file; ignored"
+    elif kind == "dev-zero-symlink":
+        target.symlink_to("/dev/zero")
+        reason = "is not a regular file; ignored"
+    else:
+        target.write_bytes(b"# padding\n" * 200_000)
+        reason = "is larger than 1024 KiB; ignored"
+    write(ws / ".env", "OPENAI_MODEL=fallback\n")
+    config = run(ws, environ={"OPENAI_API_KEY": "sk-test-0000"})
+    assert config.env_file == ws / ".env"
+    assert config.problems == [f"{target} {reason}"]

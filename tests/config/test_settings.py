@@ -503,3 +503,17 @@ def test_provider_fields(home: Path, run: Resolve) -> None:
     assert (
         config.base_url is not None and config.base_url.source.description == "default"
     )
+
+
+@pytest.mark.parametrize(
+    ("depth", "words"),
+    [(100_000, "nested too deeply to read"), (200, "nested more than 64 levels deep")],
+)
+def test_deeply_nested_settings_are_reported_not_fatal(
+    home: Path, run: Resolve, depth: int, words: str
+) -> None:
+    path = home / ".qwen" / "settings.json"
+    write(path, '{"a":' * depth + "1" + "}" * depth)
+    config = run(None, environ={"OPENAI_API_KEY": "sk-test-0000"})
+    assert any(words in p and str(path) in p for p in config.problems)
+    assert config.auth_type is not None and config.auth_type.value == "openai"

@@ -420,3 +420,15 @@ async def test_bad_arguments_name_the_field(
     assert error.code == -32602 and field in error.message
     assert not_object.code == -32602
     assert alive["workspaceFolder"] == workspace.as_uri()
+
+
+async def test_refused_key_names_workspace_and_key_source(
+    fake: FakeOpenAI, workspace: Path
+) -> None:
+    fake.script(status(401, {"error": {"message": "Incorrect API key"}}))
+    env_file = write_env(workspace, env_for(fake, "sk-test-WRONG0000"))
+    async with lsp_session("neovim", folders=[workspace]) as client:
+        error = await client.command_error("qwen.chat", {"prompt": "hi"})
+    assert error.data["kind"] == "auth"
+    assert str(workspace) in error.message and str(env_file) in error.message
+    assert "Incorrect API key" in error.message and "WRONG" not in error.message

@@ -388,3 +388,80 @@ async def test_endurance_1000_chats_and_50_at_once_leave_nothing_behind(
     growth_mib = (after["rssKiB"] - before["rssKiB"]) / 1024
     print(f"RSS growth: {growth_mib:.1f} MiB")
     assert growth_mib < 20
+
+
+async def test_cancel_request_ends_progress_before_answering(
+    fake: FakeOpenAI, workspace: Path
+) -> None:
+    """A client-initiated token is valid until the response: `end` must come first."""
+    fake.script(slow_tokens(200, 0.05))
+    write_env(workspace, f"OPENAI_BASE_URL={fake.base_url}\n")
+    raw = await RawLsp.start()
+    try:
+        await raw.initialize([workspace.as_uri()])
+        chat = asyncio.ensure_future(
+            raw.request(
+                "workspace/executeCommand",
+                {"command": "qwen.chat", "arguments": [{"prompt": "long"}],
+                 "workDoneToken": "wd-cancel"},
+            )
+        )  # fmt: skip
+        while not any(m.get("method") == "$/progress" for m in raw.messages):
+            await asyncio.sleep(0.02)
+        raw.notify("$/cancelRequest", {"id": raw._next_id})
+        answer = await asyncio.wait_for(chat, 5)
+    finally:
+        await raw.close()
+    assert answer["error"]["code"] == -32800
+    end_index = next(
+        i
+        for i, m in enumerate(raw.messages)
+        if m.get("method") == "$/progress" and m["params"]["value"]["kind"] == "end"
+    )
+    answer_index = next(
+        i
+        for i, m in enumerate(raw.messages)
+        if m.get("id") == answer["id"] and "method" not in m
+    )
+    assert end_index < answer_index
+
+
+async def test_odd_work_done_token_and_idle_timeout_are_handled(
+    fake: FakeOpenAI, workspace: Path
+) -> None:
+    fake.script(text_stream("ok"))
+    write_env(workspace, f"OPENAI_BASE_URL={fake.base_url}\n")
+    raw = await RawLsp.start()
+    try:
+        await raw.request(
+            "initialize",
+            {"processId": None, "capabilities": {},
+             "workspaceFolders": [{"uri": workspace.as_uri(), "name": "w"}],
+             "initializationOptions": {"qwen": {"idleTimeout": "abc"}}},
+        )  # fmt: skip
+        raw.notify("initialized", {})
+        result = await raw.request(
+            "workspace/executeCommand",
+            {"command": "qwen.chat", "arguments": [{"prompt": "x"}],
+             "workDoneToken": {"a": 1}},
+        )  # fmt: skip
+        status = await raw.request(
+            "workspace/executeCommand", {"command": "qwen.status", "arguments": []}
+        )
+    finally:
+        await raw.close()
+    assert result["result"]["text"] == "ok"
+    assert any("qwen.idleTimeout" in p for p in status["result"]["problems"])
+
+
+async def test_dot_dot_in_a_uri_cannot_pick_another_folders_key(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, key in ((a, "sk-test-000A"), (b, "sk-test-000B")):
+        folder.mkdir()
+        write_env(folder, f"OPENAI_API_KEY={key}\nOPENAI_BASE_URL={fake.base_url}\n")
+    async with lsp_session("neovim", folders=[a, b]) as client:
+        sneaky = a.as_uri() + "/../b/util.py"
+        await client.command("qwen.chat", {"prompt": "x", "uri": sneaky})
+    assert fake.requests[-1].header("authorization") == "Bearer sk-test-000B"
