@@ -136,7 +136,7 @@ def test_ctrl_c_cancels_the_chat_and_closes_the_stream(
         assert chat.stdout.read(8), "the answer started"
         os.killpg(chat.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
         started = time.monotonic()
-        out, err = chat.communicate(timeout=15)
+        _out, err = chat.communicate(timeout=15)
     finally:
         if chat.poll() is None:
             chat.kill()
