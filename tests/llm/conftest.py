@@ -72,7 +72,7 @@ def chat_request(url: str, **overrides: Any) -> ChatRequest:
         "api_key": KEY,
         "model": "qwen3-coder-plus",
         "messages": [{"role": "user", "content": "Say hello"}],
-        "workspace": "/work/project",
+        "workspace": "/home/dev/project",
     }
     values.update(overrides)
     return ChatRequest(**values)

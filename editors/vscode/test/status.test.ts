@@ -119,9 +119,9 @@ describe('shorten', () => {
 });
 
 describe('which folder the status bar shows', () => {
-  const A = 'file:///work/a';
-  const NESTED = 'file:///work/a/sub';
-  const B = 'file:///work/b';
+  const A = 'file:///home/dev/a';
+  const NESTED = 'file:///home/dev/a/sub';
+  const B = 'file:///home/dev/b';
   const statuses = new Map<string | null, StatusNotification>([
     [A, status({ workspaceFolder: A, model: 'model-a' })],
     [NESTED, status({ workspaceFolder: NESTED, model: 'model-nested' })],
@@ -136,7 +136,7 @@ describe('which folder the status bar shows', () => {
   });
 
   it('does not take a folder whose name is a prefix of another', () => {
-    assert.equal(statusFor(statuses, folders, 'file:///work/abc/x.py')?.model, 'model-b');
+    assert.equal(statusFor(statuses, folders, 'file:///home/dev/abc/x.py')?.model, 'model-b');
   });
 
   it('without a document: the first folder', () => {
