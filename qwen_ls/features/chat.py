@@ -69,9 +69,10 @@ def user_message(prompt: str, context: CodeContext | None) -> str:
         first, last = context.lines
         where += f", lines {first}-{last}" if last != first else f", line {first}"
     fence = "````" if "```" in context.text else "```"
+    newline = "" if context.text.endswith("\n") else "\n"
     return (
         f"Context from {where}:\n{fence}{context.language}\n{context.text}"
-        f"\n{fence}\n\n{prompt}"
+        f"{newline}{fence}\n\n{prompt}"
     )
 
 

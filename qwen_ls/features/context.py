@@ -13,6 +13,7 @@ from pygls.workspace import TextDocument, Workspace
 
 from qwen_ls.features.args import MAX_CONTEXT_CHARS, InvalidArguments, Range
 from qwen_ls.features.chat import CodeContext
+from qwen_ls.features.positions import DocumentText
 
 _LANGUAGES = {
     ".py": "python", ".js": "javascript", ".ts": "typescript", ".tsx": "tsx",
@@ -43,7 +44,7 @@ async def document_for(workspace: Workspace, uri: str) -> TextDocument:
     if path is None:
         raise ContextError(f"uri: {uri} is not a file the server can read")
     try:
-        source = await asyncio.to_thread(_read_text, Path(path))
+        source = await asyncio.to_thread(read_text, Path(path))
     except OSError as exc:
         raise ContextError(
             f"uri: cannot read {path}: {exc.strerror or exc} (open it in the editor "
@@ -52,13 +53,15 @@ async def document_for(workspace: Workspace, uri: str) -> TextDocument:
     return TextDocument(uri, source, position_codec=workspace.position_codec)
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     if path.stat().st_size > MAX_CONTEXT_CHARS * 4:
         raise InvalidArguments(
             f"uri: {path} is too large to send as context "
             f"(over {MAX_CONTEXT_CHARS} characters); select a range"
         )
-    return path.read_text(encoding="utf-8", errors="replace")
+    # Bytes, not text mode: text mode would turn CRLF into LF, and positions and
+    # edits must match the file as the editor will load it (which drops a BOM).
+    return path.read_bytes().decode("utf-8-sig", errors="replace")
 
 
 def code_context(document: TextDocument, range_: Range | None) -> CodeContext:
@@ -67,12 +70,16 @@ def code_context(document: TextDocument, range_: Range | None) -> CodeContext:
     if range_ is None:
         text = document.source
     else:
-        client_range = types.Range(
-            start=types.Position(range_.start.line, range_.start.character),
-            end=types.Position(range_.end.line, range_.end.character),
+        positions = DocumentText.of(document.source, document.position_codec.encoding)
+        start = positions.offset_at(
+            types.Position(range_.start.line, range_.start.character)
         )
-        text = document.text_in_client_range(client_range)
-        lines = (range_.start.line + 1, range_.end.line + 1)
+        end = positions.offset_at(types.Position(range_.end.line, range_.end.character))
+        text = document.source[start:end]
+        last = range_.end.line + 1
+        if range_.end.character == 0 and range_.end.line > range_.start.line:
+            last -= 1  # the range ends with its last line's line break
+        lines = (range_.start.line + 1, last)
     if len(text) > MAX_CONTEXT_CHARS:
         field = "range" if range_ is not None else "uri"
         raise InvalidArguments(
