@@ -35,6 +35,7 @@ from qwen_ls.features.args import (
     ChatArgs,
     EditArgs,
     InvalidArguments,
+    Range,
     StatusArgs,
     parse_args,
 )
@@ -45,6 +46,7 @@ from qwen_ls.features.context import (
     document_for,
     language_of,
 )
+from qwen_ls.features.positions import DocumentText
 from qwen_ls.features.sessions import SessionStore, UnknownSession
 from qwen_ls.llm import ChatClient, ChatRequest, LLMError
 from qwen_ls.log import redact, remember_secret
@@ -525,6 +527,8 @@ async def qwen_chat(
         except LLMError as exc:
             raise status_feature.explain_failure(exc, cfg) from None
         session.add_turn(message, outcome.text)
+        if args.notify and not outcome.cancelled:
+            _show_answer(ls, outcome.text)
         logger.debug("chat %s done in %.2f s", session.id, time.monotonic() - started)
         return outcome.result(session.id, endpoint.model)
 
@@ -539,28 +543,34 @@ async def qwen_chat(
 # qwen_ls/features/models.py.
 
 
-# Code actions and qwen.edit. Listing actions never calls the model; the edit
-# helpers live in qwen_ls/features/edit.py.
+# Code actions and qwen.edit. Listing actions never calls the model; what the
+# actions offer is in qwen_ls/features/code_actions.py, the edit in
+# qwen_ls/features/edit.py, positions in the client's encoding in positions.py.
+
+_settings_problems = actions_feature.ProblemLog()
 
 
 @server.feature(
     types.TEXT_DOCUMENT_CODE_ACTION,
     types.CodeActionOptions(
-        code_action_kinds=[
-            types.CodeActionKind.Empty,
-            types.CodeActionKind.QuickFix,
-            types.CodeActionKind.RefactorRewrite,
-        ],
-        resolve_provider=True,
+        code_action_kinds=actions_feature.KINDS, resolve_provider=True
     ),
 )
 def on_code_action(
     ls: QwenLanguageServer, params: types.CodeActionParams
-) -> list[types.CodeAction]:
-    folder_uri = ls.folder_for(params.text_document.uri)
-    cfg = ls.config_for(folder_uri)
-    extra, _problems = actions_feature.custom_actions(cfg.settings)
-    return actions_feature.code_actions(params, extra)
+) -> list[types.CodeAction] | list[types.Command]:
+    document = ls.workspace.text_documents.get(unquote(params.text_document.uri))
+    if document is None:
+        return []  # editors ask for open documents only; nothing to act on
+    text = DocumentText.of(document.source, ls.workspace.position_encoding)
+    actions = actions_feature.code_actions(
+        text, params, _custom_actions(ls, params.text_document.uri)
+    )
+    text_caps = ls.client_capabilities.text_document
+    code_action_caps = text_caps.code_action if text_caps else None
+    if code_action_caps is None or code_action_caps.code_action_literal_support is None:
+        return actions_feature.as_commands(actions)
+    return actions
 
 
 @server.feature(types.CODE_ACTION_RESOLVE)
@@ -571,6 +581,19 @@ def on_code_action_resolve(
     return action
 
 
+def _custom_actions(
+    ls: QwenLanguageServer, uri: str
+) -> list[actions_feature.CustomAction]:
+    try:
+        cfg = ls.config_for(ls.folder_for(uri))
+    except Exception:
+        logger.exception("cannot read the settings for the code actions of %s", uri)
+        return []
+    extra, problems = actions_feature.custom_actions(cfg.settings)
+    _settings_problems.report(problems)
+    return extra
+
+
 @server.command("qwen.edit")
 async def qwen_edit(
     ls: QwenLanguageServer, params: types.ExecuteCommandParams
@@ -578,36 +601,23 @@ async def qwen_edit(
     async def work() -> dict[str, Any]:
         args = parse_args(EditArgs, params.arguments)
         folder_uri = ls.folder_for(args.uri)
-        cfg = ls.config_for(folder_uri)
-        endpoint = status_feature.endpoint_for(cfg)
-
         document = await document_for(ls.workspace, args.uri)
-        version = document.version
-        source = document.source
-        lines = list(document.lines)
-        start = document.position_from_client_units(
-            types.Position(args.range.start.line, args.range.start.character)
+        snapshot = edit_feature.Snapshot(
+            uri=document.uri,
+            version=document.version,
+            source=document.source,
+            path=document.path,
         )
-        end = document.position_from_client_units(
-            types.Position(args.range.end.line, args.range.end.character)
-        )
-        (sl, sc), (el, ec) = edit_feature.target_range(
-            lines, (start.line, start.character), (end.line, end.character)
-        )
-        start_offset = _offset(lines, sl, sc)
-        end_offset = _offset(lines, el, ec)
         target = edit_feature.edit_target(
+            DocumentText.of(snapshot.source, ls.workspace.position_encoding),
+            _lsp_range(args.range),
             document.path or args.uri,
             language_of(document),
-            source,
-            start_offset,
-            end_offset,
-        )
-        client_range = types.Range(
-            start=document.client_position_at_offset(start_offset),
-            end=document.client_position_at_offset(end_offset),
         )
 
+        cfg = ls.config_for(folder_uri)
+        ls._publish_status(folder_uri, cfg)
+        endpoint = status_feature.endpoint_for(cfg)
         session = ls.sessions.get(args.session_id, folder_uri or "")
         prompt = edit_feature.edit_prompt(target, args.instruction)
         request = ChatRequest(
@@ -635,96 +645,60 @@ async def qwen_edit(
         except LLMError as exc:
             raise status_feature.explain_failure(exc, cfg) from None
         session.add_turn(prompt, outcome.text)
-        result: dict[str, Any] = {
-            "sessionId": session.id,
-            "applied": False,
-            "text": outcome.text,
-        }
         if outcome.cancelled:
-            return {**result, "reason": "cancelled; nothing was changed"}
-        replacement = edit_feature.fit_replacement(
-            edit_feature.extract_code(outcome.text), target
+            return edit_feature.edit_result(session.id, outcome.text, "cancelled")
+
+        code, reason = edit_feature.replacement(
+            outcome.text, outcome.finish_reason, target
         )
-        result["text"] = replacement
-        reason = await _apply(ls, document, version, source, client_range, replacement,
-                              args.instruction)  # fmt: skip
-        if reason is None:
-            return {**result, "applied": True}
-        return {**result, "reason": reason}
+        if code is not None:
+            label = edit_feature.edit_label(args.instruction)
+            reason = await _apply(ls, snapshot, target.range, code, label)
+        if reason is not None and args.notify:
+            ls.window_show_message(
+                types.ShowMessageParams(
+                    type=types.MessageType.Warning,
+                    message=f"Qwen did not apply the edit: {reason}.",
+                )
+            )
+        return edit_feature.edit_result(
+            session.id, outcome.text if code is None else code, reason
+        )
 
     return await ls.run_request(work)
 
 
-def _is_document(ls: QwenLanguageServer, uri: str) -> bool:
-    """An open buffer or an existing file: a folder URI only selects the folder."""
-    if unquote(uri) in ls.workspace.text_documents:
-        return True
-    path = to_fs_path(uri)
-    return path is not None and Path(path).is_file()
-
-
-def _offset(lines: list[str], line: int, character: int) -> int:
-    """Offset of a server-side (code point) position, clamped to the document."""
-    if line >= len(lines):
-        return sum(len(x) for x in lines)
-    return sum(len(x) for x in lines[:line]) + min(character, len(lines[line]))
-
-
 async def _apply(
     ls: QwenLanguageServer,
-    document: Any,
-    version: int | None,
-    source: str,
-    client_range: types.Range,
-    text: str,
-    instruction: str,
+    snapshot: edit_feature.Snapshot,
+    range_: types.Range,
+    new_text: str,
+    label: str,
 ) -> str | None:
-    """Apply the edit if the document is as it was; the reason when not applied."""
-    workspace_caps = ls.client_capabilities.workspace
-    if not (workspace_caps and workspace_caps.apply_edit):
-        return "this editor cannot apply edits (workspace/applyEdit); see the text"
-    current = ls.workspace.text_documents.get(document.uri)
-    changed = (
-        current is None or current.version != version
-        if version is not None
-        else current is not None and current.source != source
-    )
-    if changed:
-        return "the document changed while the model was answering; nothing changed"
+    """Apply the edit if the document is as it was; the reason when not applied.
+    A rejected edit is reported, never retried."""
+    capabilities = ls.client_capabilities
+    if not (capabilities.workspace and capabilities.workspace.apply_edit):
+        return "this editor cannot apply edits (no workspace/applyEdit)"
+    on_disk = None
+    if snapshot.version is None and not _is_open(ls, snapshot.uri):
+        on_disk = await edit_feature.source_on_disk(snapshot.path)
+    current = ls.workspace.text_documents.get(unquote(snapshot.uri))
+    reason = edit_feature.stale_reason(snapshot, current, on_disk)
+    if reason is not None:
+        return reason
 
-    annotation_id = None
-    annotations = None
-    edit_caps = workspace_caps.workspace_edit if workspace_caps else None
-    if edit_caps is not None and edit_caps.change_annotation_support is not None:
-        annotation_id = "qwen-edit"
-        annotations = {
-            annotation_id: types.ChangeAnnotation(
-                label="Qwen: " + instruction.splitlines()[0][:60],
-                needs_confirmation=True,
-                description="Rewritten by the model; review before accepting",
-            )
-        }
-    text_edit: types.TextEdit | types.AnnotatedTextEdit
-    if annotation_id is not None:
-        text_edit = types.AnnotatedTextEdit(
-            range=client_range, new_text=text, annotation_id=annotation_id
-        )
-    else:
-        text_edit = types.TextEdit(range=client_range, new_text=text)
-    edit = types.WorkspaceEdit(
-        document_changes=[
-            types.TextDocumentEdit(
-                text_document=types.OptionalVersionedTextDocumentIdentifier(
-                    uri=document.uri, version=version
-                ),
-                edits=[text_edit],
-            )
-        ],
-        change_annotations=annotations,
+    edit = edit_feature.workspace_edit(
+        capabilities,
+        current.uri if current is not None else snapshot.uri,
+        current.version if current is not None else None,
+        range_,
+        new_text,
+        label,
     )
     try:
         answer = await ls.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=edit, label="Qwen: edit")
+            types.ApplyWorkspaceEditParams(edit=edit, label=label)
         )
     except Exception as exc:
         return f"the editor could not apply the edit: {exc}"
@@ -733,3 +707,30 @@ async def _apply(
             f": {answer.failure_reason}" if answer.failure_reason else ""
         )
     return None
+
+
+def _show_answer(ls: QwenLanguageServer, text: str) -> None:
+    """For editors without a qwen-ls plugin, which drop a command's result."""
+    if text.strip():
+        ls.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Info, message=text)
+        )
+
+
+def _lsp_range(range_: Range) -> types.Range:
+    return types.Range(
+        start=types.Position(range_.start.line, range_.start.character),
+        end=types.Position(range_.end.line, range_.end.character),
+    )
+
+
+def _is_open(ls: QwenLanguageServer, uri: str) -> bool:
+    return unquote(uri) in ls.workspace.text_documents
+
+
+def _is_document(ls: QwenLanguageServer, uri: str) -> bool:
+    """An open buffer or an existing file: a folder URI only selects the folder."""
+    if _is_open(ls, uri):
+        return True
+    path = to_fs_path(uri)
+    return path is not None and Path(path).is_file()

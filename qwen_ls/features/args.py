@@ -55,6 +55,7 @@ class ChatArgs(_Args):
     )
     model: str | None = Field(default=None, min_length=1, max_length=MAX_ID_CHARS)
     partial_result_token: Token | None = Field(default=None, alias="partialResultToken")
+    notify: bool = False
 
     @field_validator("prompt")
     @classmethod
@@ -79,6 +80,7 @@ class EditArgs(_Args):
         default=None, alias="sessionId", max_length=MAX_ID_CHARS
     )
     partial_result_token: Token | None = Field(default=None, alias="partialResultToken")
+    notify: bool = False
 
     @field_validator("instruction")
     @classmethod
