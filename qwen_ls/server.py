@@ -46,7 +46,7 @@ from qwen_ls.features.context import (
     document_for,
     language_of,
 )
-from qwen_ls.features.positions import DocumentText
+from qwen_ls.features.positions import DocumentText, SyncedWorkspace
 from qwen_ls.features.sessions import SessionStore, UnknownSession
 from qwen_ls.llm import ChatClient, ChatRequest, LLMError
 from qwen_ls.log import redact, remember_secret
@@ -90,6 +90,8 @@ class QwenProtocol(LanguageServerProtocol):
     - Finished handlers are dropped from the request table, which pygls never does
       for notifications and for the inner tasks of commands.
     - Requests after `shutdown` are answered InvalidRequest instead of being dropped.
+    - Open documents apply incremental changes where the client meant them
+      (`SyncedWorkspace`), so that edits computed on them land in the right place.
     """
 
     _server: QwenLanguageServer
@@ -173,6 +175,7 @@ class QwenProtocol(LanguageServerProtocol):
         provider = result.capabilities.execute_command_provider
         if provider is not None:
             provider.work_done_progress = True
+        self._workspace = SyncedWorkspace.like(self.workspace)
         return result
 
     @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)

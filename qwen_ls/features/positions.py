@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from lsprotocol import types
+from pygls.workspace import TextDocument, Workspace
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -149,4 +150,52 @@ class DocumentText:
                 line=line,
                 character=units(self.line_content(line), self.encoding),
             ),
+        )
+
+
+class SyncedDocument(TextDocument):
+    """An open document whose incremental changes land where the client meant:
+    pygls applies them to lines split at form feeds and U+2028 too, and moves a
+    position past the end of a line to one character before its end."""
+
+    def _apply_incremental_change(
+        self, change: types.TextDocumentContentChangePartial
+    ) -> None:
+        source = self.source
+        text = DocumentText.of(source, self.position_codec.encoding)
+        start, end = (
+            text.offset_at(change.range.start),
+            text.offset_at(change.range.end),
+        )
+        if start > end:
+            start, end = end, start
+        self._source = source[:start] + change.text + source[end:]
+
+
+class SyncedWorkspace(Workspace):
+    """pygls' workspace, keeping open documents as `SyncedDocument`s."""
+
+    @classmethod
+    def like(cls, workspace: Workspace) -> SyncedWorkspace:
+        return cls(
+            workspace.root_uri,
+            workspace._sync_kind,
+            list(workspace.folders.values()),
+            workspace.position_encoding,
+        )
+
+    def _create_text_document(
+        self,
+        doc_uri: str,
+        source: str | None = None,
+        version: int | None = None,
+        language_id: str | None = None,
+    ) -> TextDocument:
+        return SyncedDocument(
+            doc_uri,
+            source=source,
+            version=version,
+            language_id=language_id,
+            sync_kind=self._sync_kind,
+            position_codec=self.position_codec,
         )

@@ -590,3 +590,42 @@ async def test_file_not_open_is_edited_only_if_unchanged_on_disk(
     assert changed["reason"] == (
         "the file changed on disk while the model was answering; nothing was changed"
     )
+
+
+async def test_edit_after_changes_to_a_document_with_a_form_feed(
+    fake: FakeOpenAI, workspace: Path
+) -> None:
+    """The server's copy follows the editor's even where str.splitlines would
+    break lines differently (form feed), so the edit lands on the right line."""
+    write_env(workspace, env_for(fake))
+    fake.script(fenced("b = 30"))
+    text = "a = 1  # \x0c page 2\nb = 2\nc = 3\n"
+    async with lsp_session("neovim", folders=[workspace]) as client:
+        uri = open_document(client, workspace / "paged.py", text)
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(types.Position(1, 4), types.Position(1, 5)),
+                        text="3",
+                    )
+                ],
+            )
+        )
+        line = {
+            "start": {"line": 1, "character": 0},
+            "end": {"line": 1, "character": 5},
+        }
+        result = await client.command(
+            "qwen.edit", {"uri": uri, "range": line, "instruction": "x"}
+        )
+    edited = "a = 1  # \x0c page 2\nb = 3\nc = 3\n"
+    assert result["applied"] is True
+    prompt = last_prompt(fake)
+    assert "```python\na = 1  # \x0c page 2\n```" in prompt
+    assert "Selected code (line 2) to rewrite:\n```python\nb = 3\n```" in prompt
+    (params,) = client.edits
+    assert apply(edited, text_edits(params.edit, uri), "utf-8") == (
+        "a = 1  # \x0c page 2\nb = 30\nc = 3\n"
+    )

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 from lsprotocol import types
 
-from qwen_ls.features.positions import DocumentText, split_lines
+from qwen_ls.features.positions import (
+    DocumentText,
+    SyncedDocument,
+    SyncedWorkspace,
+    split_lines,
+)
 from tests.textedits import offset_of, position_of
 
 ENCODINGS = ["utf-8", "utf-16", "utf-32"]
@@ -89,3 +94,38 @@ def test_line_range_counts_in_the_negotiated_encoding(
         types.Position(1, 0), types.Position(1, expected)
     )
     assert doc.line_range(7).start == types.Position(2, 1)
+
+
+@pytest.mark.parametrize(
+    ("source", "encoding", "change", "text", "expected"),
+    [
+        pytest.param("a\x0cb\nc\n", "utf-16", ((1, 0), (1, 0)), "X", "a\x0cb\nXc\n", id="form-feed"),
+        pytest.param("a\u2028b\nc", "utf-16", ((1, 0), (1, 1)), "Z", "a\u2028b\nZ", id="u2028"),
+        pytest.param("ab\ncd", "utf-16", ((0, 1), (0, 9)), "Z", "aZ\ncd", id="past-line-end"),
+        pytest.param("ab\r\ncd", "utf-16", ((0, 2), (1, 0)), "", "abcd", id="join-crlf-lines"),
+        pytest.param("🎉a\n", "utf-16", ((0, 2), (0, 3)), "b", "🎉b\n", id="after-emoji-utf16"),
+        pytest.param("世a\n", "utf-8", ((0, 3), (0, 4)), "b", "世b\n", id="after-cjk-utf8"),
+        pytest.param("x\n", "utf-32", ((1, 0), (1, 0)), "y", "x\ny", id="at-eof"),
+    ],
+)  # fmt: skip
+def test_synced_document_applies_changes_where_the_client_meant(
+    source: str,
+    encoding: str,
+    change: tuple[tuple[int, int], tuple[int, int]],
+    text: str,
+    expected: str,
+) -> None:
+    workspace = SyncedWorkspace(None, position_encoding=encoding)
+    workspace.put_text_document(
+        types.TextDocumentItem("file:///a", "python", 1, source)
+    )
+    workspace.update_text_document(
+        types.VersionedTextDocumentIdentifier(version=2, uri="file:///a"),
+        types.TextDocumentContentChangePartial(
+            range=types.Range(types.Position(*change[0]), types.Position(*change[1])),
+            text=text,
+        ),
+    )
+    document = workspace.get_text_document("file:///a")
+    assert isinstance(document, SyncedDocument)
+    assert (document.source, document.version) == (expected, 2)
