@@ -77,7 +77,8 @@ def _field_errors(exc: Exception) -> str:
     try:
         from cattrs import transform_error
 
-        return "; ".join(transform_error(cause, path="params")[:3])
+        # The error is about the whole message, whose params are its `params`.
+        return "; ".join(transform_error(cause, path="$")[:3])
     except Exception:
         return "malformed message"
 
