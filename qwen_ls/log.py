@@ -32,7 +32,11 @@ _PATTERNS: list[tuple[re.Pattern[str], Any]] = [
     # Provider keys in free text.
     (re.compile(r"\bsk-[A-Za-z0-9_-]{4,}"), "sk-***"),
     # user:password@ in URLs.
-    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1***:***@"),
+    # (A scheme starts where no scheme character stands before it: linear time.)
+    (
+        re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"),
+        r"\1***:***@",
+    ),
 ]
 
 

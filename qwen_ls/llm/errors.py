@@ -83,7 +83,11 @@ class BadResponseError(LLMError):
     kind: Kind = "badResponse"
 
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s:]*(?::[^/@\s]*)?@")
+# A scheme starts where no scheme character stands before it; with \b every letter of
+# "a.b.c…" would start a scan to the end, quadratic in the text's length.
+_USERINFO = re.compile(
+    r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*://)[^/@\s:]*(?::[^/@\s]*)?@"
+)
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_-]{6,}")
 _JSON_SECRET = re.compile(

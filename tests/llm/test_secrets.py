@@ -139,3 +139,27 @@ def test_provider_text_is_one_line_and_truncated() -> None:
     assert text.startswith("line one line two yyy")
     assert len(text) == 300
     assert text.endswith("…")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("x" * 200_000, id="one-long-word"),
+        pytest.param("x." * 100_000, id="dotted"),
+        pytest.param("a-" * 100_000, id="dashed"),
+        pytest.param("sk-" * 70_000, id="key-prefixes"),
+        pytest.param("ab+" * 70_000, id="scheme-characters"),
+        pytest.param("http://a" * 25_000, id="schemes"),
+    ],
+)
+def test_redaction_is_linear_in_the_text(text: str) -> None:
+    """A long line of code or data in a logged message must not stall the server
+    (these took minutes with patterns that rescan from inside a word)."""
+    import time
+
+    from qwen_ls.log import redact
+
+    started = time.perf_counter()
+    redact(text)
+    scrub(text)
+    assert time.perf_counter() - started < 2
