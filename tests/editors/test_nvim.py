@@ -57,7 +57,7 @@ def test_chat_streams_into_the_buffer_and_follow_ups_continue(
     # only well-formed work-done progress.
     progress = result["progress"]
     assert all(p["kind"] in ("begin", "report", "end") for p in progress), progress
-    assert [p["kind"] for p in progress].count("begin") == 3  # two chats, one action
+    assert [p["kind"] for p in progress].count("begin") == 4  # three chats, one action
     assert {p["title"] for p in progress} == {"Qwen"}
 
     first = result["first"]
@@ -100,6 +100,15 @@ def test_chat_streams_into_the_buffer_and_follow_ups_continue(
     assert explained["lines"][1].startswith("Explain what this code does")
     assert explained["outcome"]["text"].startswith("echo: Context from ")
     assert explained["outcome"]["sessionId"] != first["outcome"]["sessionId"]
+
+    ranged = result["ranged"]
+    assert ranged["lines"][:2] == ["## You (app.py, line 2)", "What does this line do?"]
+    asked = fake.chat_requests()[-1].json["messages"]
+    assert len(asked) == 2, "a new conversation"
+    assert asked[-1]["content"] == (
+        f"Context from {app}, line 2:\n```python\n    return a+b\n```\n\n"
+        "What does this line do?"
+    )
 
 
 def test_stop_key_in_the_chat_cancels_the_stream(

@@ -105,7 +105,8 @@ end
 local function replace_from(buf, row, col, text)
   write(buf, function()
     local last_row, last_col = end_position(buf)
-    vim.api.nvim_buf_set_text(buf, row, col, last_row, last_col, vim.split(text, '\n', { plain = true }))
+    local lines = vim.split(text, '\n', { plain = true })
+    vim.api.nvim_buf_set_text(buf, row, col, last_row, last_col, lines)
   end)
 end
 
@@ -163,19 +164,11 @@ end
 
 --- The workspace folder a chat with `uri` goes to, as the server chooses it.
 local function folder_of(client, uri)
-  local folders = client.workspace_folders or {}
   if uri then
-    local path = vim.fs.normalize(vim.uri_to_fname(uri))
-    local best, best_len = nil, -1
-    for _, folder in ipairs(folders) do
-      local dir = vim.fs.normalize(vim.uri_to_fname(folder.uri))
-      if (path == dir or vim.startswith(path, dir .. '/')) and #dir > best_len then
-        best, best_len = folder.uri, #dir
-      end
-    end
-    return best
+    return rpc.folder_containing(client, vim.fs.normalize(vim.uri_to_fname(uri)))
   end
-  return folders[1] and folders[1].uri or nil
+  local first = (client.workspace_folders or {})[1]
+  return first and first.uri or nil
 end
 
 local function fire_done(outcome)
@@ -281,11 +274,16 @@ function M._stream(client, bufnr, args, buf)
         return M._stream(client, bufnr, args, buf)
       end
       local stopped = err.code == rpc.REQUEST_CANCELLED
-      append(buf, stopped and '\n\n_(stopped)_\n' or ('\n\n**Error:** ' .. rpc.describe_error(err) .. '\n'))
+      local note = stopped and '_(stopped)_' or ('**Error:** ' .. rpc.describe_error(err))
+      append(buf, '\n\n' .. note .. '\n')
       if not stopped then
         notify('Qwen: ' .. rpc.describe_error(err), vim.log.levels.ERROR)
       end
-      fire_done({ error = err, text = table.concat(streamed), finishReason = stopped and 'cancelled' or nil })
+      fire_done({
+        error = err,
+        text = table.concat(streamed),
+        finishReason = stopped and 'cancelled' or nil,
+      })
       return
     end
 

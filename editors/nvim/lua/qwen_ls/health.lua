@@ -7,6 +7,17 @@ local M = {}
 
 local health = vim.health
 
+-- The protocol's commands; each :Qwen* command needs one of them.
+local COMMANDS = {
+  'qwen.chat',
+  'qwen.status',
+  'qwen.edit',
+  'qwen.auth',
+  'qwen.logout',
+  'qwen.listModels',
+  'qwen.selectModel',
+}
+
 local function check_neovim()
   health.start('qwen_ls: Neovim')
   local version = tostring(vim.version())
@@ -59,12 +70,15 @@ local function check_server()
   end
 
   if vim.lsp.is_enabled and not vim.lsp.is_enabled(rpc.NAME) then
-    health.warn('qwen_ls is not enabled', { 'Call require("qwen_ls").setup() or vim.lsp.enable("qwen_ls")' })
+    health.warn('qwen_ls is not enabled', {
+      'Call require("qwen_ls").setup() or vim.lsp.enable("qwen_ls")',
+    })
   end
 end
 
 local function report_folder(client, label, uri)
-  local err, result = rpc.execute_sync(client, 'qwen.status', uri and { uri = uri } or vim.empty_dict(), 0, 3000)
+  local argument = uri and { uri = uri } or vim.empty_dict()
+  local err, result = rpc.execute_sync(client, 'qwen.status', argument, 0, 3000)
   if err then
     health.error(('%s: qwen.status failed: %s'):format(label, rpc.describe_error(err)))
     return
@@ -107,7 +121,7 @@ local function check_clients()
     )
     local missing = vim.tbl_filter(function(command)
       return not rpc.supports(client, command)
-    end, { 'qwen.chat', 'qwen.status', 'qwen.edit', 'qwen.auth', 'qwen.logout', 'qwen.listModels', 'qwen.selectModel' })
+    end, COMMANDS)
     if #missing > 0 then
       health.warn('this server does not offer ' .. table.concat(missing, ', '), {
         'Update qwen-ls: the matching :Qwen* commands fail until then',

@@ -62,9 +62,14 @@ local function with_client(bufnr, fn)
   end)
 end
 
---- The URI that picks the workspace folder of a command run from `bufnr`.
-local function folder_uri(client, bufnr)
-  return rpc.folder_uri(client, bufnr)
+--- Calls `fn` with the command's arguments, or with what the user types when
+--- there are none.
+local function text_or_input(cmd, prompt, fn)
+  if cmd.args ~= '' then
+    fn(cmd.args)
+  else
+    vim.ui.input({ prompt = prompt }, fn)
+  end
 end
 
 local function compact(t)
@@ -89,7 +94,7 @@ function M.chat(cmd)
         args.uri = vim.uri_from_bufnr(bufnr)
         args.range = context
       elseif bufnr ~= chat.state.buf then
-        args.uri = folder_uri(client, bufnr)
+        args.uri = rpc.folder_uri(client, bufnr)
       end
       chat.ask({
         client = client,
@@ -100,15 +105,11 @@ function M.chat(cmd)
       })
     end)
   end
-  if cmd.args ~= '' then
-    ask(cmd.args)
-  else
-    vim.ui.input({ prompt = 'Ask Qwen: ' }, ask)
-  end
+  text_or_input(cmd, 'Ask Qwen: ', ask)
 end
 
 local function run_edit(client, bufnr, args)
-  local handle = rpc.stream(client, 'qwen.edit', args, bufnr, {
+  return rpc.stream(client, 'qwen.edit', args, bufnr, {
     on_done = function(err, result)
       if err then
         return report_error('Qwen edit', err)
@@ -122,13 +123,13 @@ local function run_edit(client, bufnr, args)
         'Qwen did not apply the edit: ' .. tostring(result.reason or 'the document changed'),
         vim.log.levels.WARN
       )
-      local declined = tostring(result.reason):find('declined', 1, true)
+      -- A No at the confirmation (rpc.apply_edit_handler) needs no proposal window.
+      local declined = tostring(result.reason):find('declined in the editor', 1, true)
       if not declined and type(result.text) == 'string' and result.text ~= '' then
         M.show_text(result.text, vim.bo[bufnr].filetype)
       end
     end,
   })
-  return handle
 end
 
 --- Opens `text` in a scratch split (a proposed edit that was not applied).
@@ -168,11 +169,7 @@ function M.edit(cmd)
       instruction = vim.trim(instruction),
     })
   end
-  if cmd.args ~= '' then
-    run(cmd.args)
-  else
-    vim.ui.input({ prompt = 'Edit with Qwen: ' }, run)
-  end
+  text_or_input(cmd, 'Edit with Qwen: ', run)
 end
 
 local function auth_done(err, result)
@@ -191,7 +188,7 @@ end
 --- Runs `qwen.auth` with `args`; Qwen OAuth opens the browser through Neovim's
 --- own window/showDocument handling (the server prints the code when it cannot).
 function M.auth(client, bufnr, args)
-  args.uri = args.uri or folder_uri(client, bufnr)
+  args.uri = args.uri or rpc.folder_uri(client, bufnr)
   if args.method == 'qwen-oauth' then
     notify('Qwen: finish signing in in the browser (:QwenCancel stops waiting)')
     return rpc.stream(client, 'qwen.auth', args, bufnr, { on_done = auth_done })
@@ -270,7 +267,7 @@ function M.logout_command(cmd)
     return notify('Qwen: the scope is workspace or user', vim.log.levels.ERROR)
   end
   with_client(bufnr, function(client)
-    local args = { uri = folder_uri(client, bufnr), scope = scope }
+    local args = { uri = rpc.folder_uri(client, bufnr), scope = scope }
     rpc.execute(client, 'qwen.logout', compact(args), bufnr, function(err)
       if err then
         return report_error('Qwen sign-out', err)
@@ -281,7 +278,7 @@ function M.logout_command(cmd)
 end
 
 local function select_model(client, bufnr, model)
-  local args = { model = model, uri = folder_uri(client, bufnr) }
+  local args = { model = model, uri = rpc.folder_uri(client, bufnr) }
   rpc.execute(client, 'qwen.selectModel', args, bufnr, function(err, result)
     if err then
       return report_error('Qwen model', err)
@@ -314,13 +311,14 @@ function M.model_command(cmd)
     if cmd.args ~= '' then
       return select_model(client, bufnr, vim.trim(cmd.args))
     end
-    local uri = folder_uri(client, bufnr)
+    local uri = rpc.folder_uri(client, bufnr)
     rpc.execute(client, 'qwen.listModels', compact({ uri = uri }), bufnr, function(err, models)
       if err then
         return report_error('Qwen models', err)
       end
       if type(models) ~= 'table' or #models == 0 then
-        return notify('Qwen: no models are available; sign in first (:QwenAuth)', vim.log.levels.WARN)
+        local message = 'Qwen: no models are available; sign in first (:QwenAuth)'
+        return notify(message, vim.log.levels.WARN)
       end
       local current = status.get(bufnr)
       current = current and current.model
@@ -361,12 +359,14 @@ end
 function M.status_command()
   local bufnr = vim.api.nvim_get_current_buf()
   with_client(bufnr, function(client)
-    rpc.execute(client, 'qwen.status', compact({ uri = folder_uri(client, bufnr) }), bufnr, function(err, result)
+    local args = compact({ uri = rpc.folder_uri(client, bufnr) })
+    rpc.execute(client, 'qwen.status', args, bufnr, function(err, result)
       if err then
         return report_error('Qwen status', err)
       end
-      local lines = status.report(type(result) == 'table' and result or {})
-      notify(table.concat(lines, '\n'), result and result.signedIn and vim.log.levels.INFO or vim.log.levels.WARN)
+      result = type(result) == 'table' and result or {}
+      local level = result.signedIn and vim.log.levels.INFO or vim.log.levels.WARN
+      notify(table.concat(status.report(result), '\n'), level)
     end)
   end)
 end
@@ -418,18 +418,24 @@ local function define_commands()
       return vim.startswith(word, arg_lead)
     end, vim.list_extend(vim.list_slice(AUTH_METHODS), SCOPES))
   end
-  local commands = {
-    QwenChat = { M.chat, { nargs = '*', range = true, bang = true, desc = 'Ask Qwen; the answer streams into the chat buffer' } },
-    QwenEdit = { M.edit, { nargs = '*', range = true, desc = 'Let Qwen rewrite the selection' } },
-    QwenAuth = { M.auth_command, { nargs = '*', complete = complete_auth, desc = 'Sign in to Qwen' } },
-    QwenLogout = { M.logout_command, { nargs = '?', complete = function() return SCOPES end, desc = 'Sign out of Qwen' } },
-    QwenModel = { M.model_command, { nargs = '?', complete = complete_models, desc = 'Choose the Qwen model' } },
-    QwenStatus = { M.status_command, { nargs = 0, desc = 'Show what qwen-ls resolved, and from where' } },
-    QwenCancel = { M.cancel_command, { nargs = 0, desc = 'Stop the running Qwen answer, edit or sign-in' } },
-  }
-  for name, spec in pairs(commands) do
-    vim.api.nvim_create_user_command(name, spec[1], spec[2])
+  local function complete_scope()
+    return SCOPES
   end
+  local function define(name, fn, opts, desc)
+    vim.api.nvim_create_user_command(name, fn, vim.tbl_extend('force', opts, { desc = desc }))
+  end
+  define('QwenChat', M.chat, { nargs = '*', range = true, bang = true },
+    'Ask Qwen; the answer streams into the chat buffer')
+  define('QwenEdit', M.edit, { nargs = '*', range = true }, 'Let Qwen rewrite the selection')
+  define('QwenAuth', M.auth_command, { nargs = '*', complete = complete_auth }, 'Sign in to Qwen')
+  define('QwenLogout', M.logout_command, { nargs = '?', complete = complete_scope },
+    'Sign out of Qwen')
+  define('QwenModel', M.model_command, { nargs = '?', complete = complete_models },
+    'Choose the Qwen model')
+  define('QwenStatus', M.status_command, { nargs = 0 },
+    'Show what qwen-ls resolved, and from where')
+  define('QwenCancel', M.cancel_command, { nargs = 0 },
+    'Stop the running Qwen answer, edit or sign-in')
 end
 
 --- Configures qwen-ls (`vim.lsp.config('qwen_ls', …)`), enables it, and defines the

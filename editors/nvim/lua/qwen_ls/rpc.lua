@@ -58,7 +58,8 @@ end
 function M.show_document_handler(err, params, ctx, config)
   local default = vim.lsp.handlers['window/showDocument']
   local result = default(err, params, ctx, config)
-  if type(params) == 'table' and params.external and type(result) == 'table' and not result.success then
+  local failed = type(result) == 'table' and not result.success
+  if type(params) == 'table' and params.external and failed then
     vim.schedule(function()
       vim.notify(
         'Qwen: no browser could be opened. Open this address yourself: ' .. tostring(params.uri),
@@ -75,16 +76,19 @@ end
 --- even when the answer is No. Ask here instead, answer `applied = false` on No,
 --- and leave the edit itself to Neovim's handler.
 function M.apply_edit_handler(err, params, ctx, config)
-  local annotations = type(params) == 'table' and type(params.edit) == 'table' and params.edit.changeAnnotations
+  local edit = type(params) == 'table' and params.edit or nil
+  local annotations = type(edit) == 'table' and edit.changeAnnotations or nil
   local asks = {}
   for _, annotation in pairs(type(annotations) == 'table' and annotations or {}) do
     if annotation.needsConfirmation then
-      table.insert(asks, annotation.label .. (annotation.description and (': ' .. annotation.description) or ''))
+      local description = annotation.description and (': ' .. annotation.description) or ''
+      table.insert(asks, annotation.label .. description)
     end
   end
   if #asks > 0 then
     table.sort(asks)
-    local choice = vim.fn.confirm('Apply this edit?\n' .. table.concat(asks, '\n'), '&Yes\n&No', 1, 'Question')
+    local message = 'Apply this edit?\n' .. table.concat(asks, '\n')
+    local choice = vim.fn.confirm(message, '&Yes\n&No', 1, 'Question')
     if choice ~= 1 then
       return { applied = false, failureReason = 'declined in the editor' }
     end
@@ -105,25 +109,22 @@ local function path_of(bufnr)
 end
 M.path_of = path_of
 
-local function contains(folder, path)
-  return path == folder or vim.startswith(path, folder:gsub('/$', '') .. '/')
-end
-
---- The workspace folder URI of `client` that holds `bufnr`'s file (the deepest
---- one), or nil.
-function M.folder_uri(client, bufnr)
-  local path = path_of(bufnr)
-  if not path then
-    return nil
-  end
+--- The workspace folder URI of `client` that holds `path` (the deepest one), or nil.
+function M.folder_containing(client, path)
   local best, best_len = nil, -1
   for _, folder in ipairs(client.workspace_folders or {}) do
-    local dir = vim.fs.normalize(vim.uri_to_fname(folder.uri))
-    if contains(dir, path) and #dir > best_len then
+    local dir = vim.fs.normalize(vim.uri_to_fname(folder.uri)):gsub('/$', '')
+    if (path == dir or vim.startswith(path, dir .. '/')) and #dir > best_len then
       best, best_len = folder.uri, #dir
     end
   end
   return best
+end
+
+--- The workspace folder URI of `client` that holds `bufnr`'s file, or nil.
+function M.folder_uri(client, bufnr)
+  local path = path_of(bufnr)
+  return path and M.folder_containing(client, path) or nil
 end
 
 local function usable(client)

@@ -39,4 +39,11 @@ return function(T)
   vim.cmd('QwenAuth qwen-oauth')
   T.wait_note('Qwen: signed in', 15000)
   T.result.without_browser = T.notes
+
+  local offered = client.server_capabilities.executeCommandProvider.commands
+  if vim.list_contains(offered, 'qwen.logout') then
+    T.notes = {}
+    vim.cmd('QwenLogout user')
+    T.result.logout = T.wait_note('Qwen: signed out').message
+  end
 end

@@ -1,5 +1,6 @@
 -- :QwenChat streams into the chat buffer; a follow-up continues the session; the
--- statusline follows qwen/status; :QwenStatus reports; a code action streams too.
+-- statusline follows qwen/status; :QwenStatus reports; a code action streams too;
+-- a line range goes along as context.
 return function(T)
   T.capture_notify()
   local qwen = T.setup()
@@ -62,4 +63,12 @@ return function(T)
     return chat.state.last ~= nil
   end, 'the explanation')
   T.result.explained = { lines = T.lines(buf), outcome = chat.state.last }
+
+  -- A line range goes along as context, in a new conversation (!).
+  chat.state.last = nil
+  vim.cmd('2QwenChat! What does this line do?')
+  T.wait(10000, function()
+    return chat.state.last ~= nil
+  end, 'the answer about line 2')
+  T.result.ranged = { lines = T.lines(buf), outcome = chat.state.last }
 end

@@ -43,7 +43,8 @@ return function(T)
   local actions = client:request_sync('textDocument/codeAction', params, 5000, 0)
   T.result.actions = {}
   for _, action in ipairs(actions and actions.result or {}) do
-    table.insert(T.result.actions, { title = action.title, command = action.command and action.command.command })
+    local command = action.command and action.command.command
+    table.insert(T.result.actions, { title = action.title, command = command })
   end
   if plugin then
     T.result.statusline = require('qwen_ls').statusline()
