@@ -242,7 +242,7 @@ def test_edit_replaces_the_selection_with_the_extracted_code(
             "    return a + b\n```\nDone."
         ),
         text_stream("```python\nbar(2)\n```"),
-        text_stream("```python\n    return None\n```"),
+        text_stream("```python\n    return None\n```", pieces=4, delay=0.3),
     )
 
     result = run_nvim(
@@ -266,16 +266,10 @@ def test_edit_replaces_the_selection_with_the_extracted_code(
     prompts = [r.json["messages"][-1]["content"] for r in fake.chat_requests()]
     assert "```python\ndef add(a, b):\n    return a+b\n\n```" in prompts[0]
     assert "Selected code to rewrite:\n```python\nfoo(1)\n```" in prompts[1]
-    assert len(result["confirmations"]) == 3, "Neovim asks before applying"
-    assert result["confirmations"][0].startswith(
-        "Apply this edit?\nQwen: add type hints"
-    )
-    assert result["after_declined"] == result["after_chars"]
-    assert result["declined"] == (
-        "Qwen did not apply the edit: the editor did not apply the edit: "
-        "declined in the editor"
-    )
-    assert result["windows"] == 1, "no proposal window after a No"
+    assert result["after_refused"] == [*result["after_chars"], "# typed meanwhile"]
+    assert result["refused"].startswith("Qwen did not apply the edit: ")
+    assert "changed" in result["refused"]
+    assert result["windows"] == 2 and result["proposal"] == ["    return None"]
 
 
 def test_checkhealth_reports_ok(tmp_path: Path, workspace: Path, app: Path) -> None:

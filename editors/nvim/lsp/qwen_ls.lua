@@ -3,8 +3,7 @@
 ---
 --- The handlers keep the statusline (`require('qwen_ls').statusline()`) fed and
 --- route the plugin's streamed answers; all other `$/progress` goes on to Neovim's
---- own handler. Pages the server opens and edits it applies go through Neovim's own
---- handlers as well (an edit declined at the confirmation is reported as not applied).
+--- own handler. Pages the server opens go through Neovim's own handler too.
 
 ---@type vim.lsp.Config
 return {
@@ -19,9 +18,6 @@ return {
     end,
     ['window/showDocument'] = function(...)
       return require('qwen_ls.rpc').show_document_handler(...)
-    end,
-    ['workspace/applyEdit'] = function(...)
-      return require('qwen_ls.rpc').apply_edit_handler(...)
     end,
   },
 }

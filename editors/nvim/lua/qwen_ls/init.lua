@@ -45,7 +45,6 @@ function M.handlers()
     ['$/progress'] = rpc.progress_handler,
     ['qwen/status'] = status.handler,
     ['window/showDocument'] = rpc.show_document_handler,
-    ['workspace/applyEdit'] = rpc.apply_edit_handler,
   }
 end
 
@@ -123,9 +122,7 @@ local function run_edit(client, bufnr, args)
         'Qwen did not apply the edit: ' .. tostring(result.reason or 'the document changed'),
         vim.log.levels.WARN
       )
-      -- A No at the confirmation (rpc.apply_edit_handler) needs no proposal window.
-      local declined = tostring(result.reason):find('declined in the editor', 1, true)
-      if not declined and type(result.text) == 'string' and result.text ~= '' then
+      if type(result.text) == 'string' and result.text ~= '' then
         M.show_text(result.text, vim.bo[bufnr].filetype)
       end
     end,
@@ -135,7 +132,8 @@ end
 --- Opens `text` in a scratch split (a proposed edit that was not applied).
 function M.show_text(text, filetype)
   local buf = vim.api.nvim_create_buf(false, true)
-  vim.api.nvim_buf_set_lines(buf, 0, -1, true, vim.split(text, '\n', { plain = true }))
+  local lines = vim.split((text:gsub('\r?\n$', '')), '\r?\n')
+  vim.api.nvim_buf_set_lines(buf, 0, -1, true, lines)
   vim.bo[buf].filetype = filetype or ''
   vim.cmd('belowright split')
   vim.api.nvim_win_set_buf(0, buf)
@@ -384,10 +382,21 @@ function M.statusline()
 end
 
 -- Code actions carry `qwen.chat` and `qwen.edit`; run them here so the answer
--- streams into the chat buffer and a refused edit is reported.
+-- streams into the chat buffer and a refused edit is reported. Their `notify`
+-- asks the server to show the outcome to clients without a plugin: not needed here.
+local function action_args(command)
+  local args = type(command.arguments) == 'table' and command.arguments[1] or nil
+  if type(args) ~= 'table' then
+    return nil
+  end
+  args = vim.deepcopy(args)
+  args.notify = nil
+  return args
+end
+
 local client_commands = {
   ['qwen.chat'] = function(command, ctx)
-    local args = type(command.arguments) == 'table' and command.arguments[1] or nil
+    local args = action_args(command)
     local client = vim.lsp.get_client_by_id(ctx.client_id)
     if type(args) ~= 'table' or type(args.prompt) ~= 'string' or not client then
       return
@@ -402,7 +411,7 @@ local client_commands = {
     })
   end,
   ['qwen.edit'] = function(command, ctx)
-    local args = type(command.arguments) == 'table' and command.arguments[1] or nil
+    local args = action_args(command)
     local client = vim.lsp.get_client_by_id(ctx.client_id)
     if type(args) ~= 'table' or not client then
       return

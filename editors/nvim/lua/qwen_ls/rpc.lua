@@ -71,35 +71,6 @@ function M.show_document_handler(err, params, ctx, config)
   return result
 end
 
---- The `workspace/applyEdit` handler of qwen-ls clients. qwen-ls marks its edits
---- "needs confirmation"; Neovim's own handler asks, but reports the edit as applied
---- even when the answer is No. Ask here instead, answer `applied = false` on No,
---- and leave the edit itself to Neovim's handler.
-function M.apply_edit_handler(err, params, ctx, config)
-  local edit = type(params) == 'table' and params.edit or nil
-  local annotations = type(edit) == 'table' and edit.changeAnnotations or nil
-  local asks = {}
-  for _, annotation in pairs(type(annotations) == 'table' and annotations or {}) do
-    if annotation.needsConfirmation then
-      local description = annotation.description and (': ' .. annotation.description) or ''
-      table.insert(asks, annotation.label .. description)
-    end
-  end
-  if #asks > 0 then
-    table.sort(asks)
-    local message = 'Apply this edit?\n' .. table.concat(asks, '\n')
-    local choice = vim.fn.confirm(message, '&Yes\n&No', 1, 'Question')
-    if choice ~= 1 then
-      return { applied = false, failureReason = 'declined in the editor' }
-    end
-    params = vim.deepcopy(params)
-    for _, annotation in pairs(params.edit.changeAnnotations) do
-      annotation.needsConfirmation = false
-    end
-  end
-  return vim.lsp.handlers['workspace/applyEdit'](err, params, ctx, config)
-end
-
 local function path_of(bufnr)
   if not vim.api.nvim_buf_is_valid(bufnr) or vim.bo[bufnr].buftype ~= '' then
     return nil

@@ -1,6 +1,6 @@
 -- :'<,'>QwenEdit rewrites a linewise selection, then a charwise one after
 -- non-ASCII text on the same line; the server applies both with workspace/applyEdit.
--- A third one is declined at Neovim's confirmation.
+-- A third edit is not applied because the buffer changes while the model answers.
 return function(T)
   T.capture_notify()
   T.setup()
@@ -8,11 +8,9 @@ return function(T)
   local buf = vim.api.nvim_get_current_buf()
   T.client()
 
-  T.result.confirmations = {}
-  local answer = 1 -- "Yes": apply
-  vim.fn.confirm = function(message)
-    table.insert(T.result.confirmations, message)
-    return answer
+  -- qwen-ls may mark its edits as needing confirmation; the user says Yes.
+  vim.fn.confirm = function()
+    return 1
   end
 
   vim.cmd('normal! ggVj\27')
@@ -29,11 +27,12 @@ return function(T)
   T.wait_note('Qwen: edited')
   T.result.after_chars = T.lines(buf)
 
-  -- Answering No at the confirmation leaves the buffer alone, and says so.
-  answer = 2
+  -- Typing while the model answers: the edit is not applied, the proposal opens.
   T.notes = {}
   vim.cmd('2QwenEdit make it worse')
-  T.result.declined = T.wait_note('Qwen did not apply the edit').message
-  T.result.after_declined = T.lines(buf)
+  vim.api.nvim_buf_set_lines(buf, -1, -1, true, { '# typed meanwhile' })
+  T.result.refused = T.wait_note('Qwen did not apply the edit').message
+  T.result.after_refused = T.lines(buf)
+  T.result.proposal = T.lines(0)
   T.result.windows = #vim.api.nvim_tabpage_list_wins(0)
 end
