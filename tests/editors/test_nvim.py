@@ -263,9 +263,6 @@ def test_edit_replaces_the_selection_with_the_extracted_code(
         "",
         'x = "é" + bar(2)',
     ]
-    prompts = [r.json["messages"][-1]["content"] for r in fake.chat_requests()]
-    assert "```python\ndef add(a, b):\n    return a+b\n\n```" in prompts[0]
-    assert "Selected code to rewrite:\n```python\nfoo(1)\n```" in prompts[1]
     assert result["after_refused"] == [*result["after_chars"], "# typed meanwhile"]
     assert result["refused"].startswith("Qwen did not apply the edit: ")
     assert "changed" in result["refused"]
