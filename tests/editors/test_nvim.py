@@ -187,7 +187,7 @@ def oauth() -> Iterator[FakeOAuth]:
 
 
 def test_B57_auth_opens_the_verification_page_or_prints_the_code(
-    tmp_path: Path, fake: FakeOpenAI, oauth: FakeOAuth, home: Path
+    tmp_path: Path, fake: FakeOpenAI, oauth: FakeOAuth
 ) -> None:
     # A project without any key, so that the sign-in decides the auth type.
     workspace = tmp_path / "signin-project"
@@ -213,19 +213,21 @@ def test_B57_auth_opens_the_verification_page_or_prints_the_code(
     url = "https://chat.test/authorize?user_code=ABCD-1234"
     assert result["opened"] == [url, url]
     assert result["signed_in"].startswith("Qwen: signed in (qwen-oauth)")
-    creds = json.loads((home / ".qwen" / "oauth_creds.json").read_text())
-    assert creds["access_token"] == "at-test-0001"
+    assert json.loads(result["creds"])["access_token"] == "at-test-0001"
 
+    # The server's own message (window/showMessage, or a showMessageRequest prompt).
     shown = [n["message"] for n in result["without_browser"]]
+    from_server = [m for m in shown if m.startswith(("LSP[qwen_ls] ", "select: "))]
     assert any(
-        m.startswith("LSP[qwen_ls] ")
-        and "ABCD-1234" in m
-        and "https://chat.test/authorize" in m
-        for m in shown
+        "ABCD-1234" in m and "https://chat.test/authorize" in m for m in from_server
     ), f"the server shows the code when no browser opens: {shown}"
     assert (
         f"Qwen: no browser could be opened. Open this address yourself: {url}" in shown
     )
+
+    if "logout" in result:  # once the server offers qwen.logout
+        assert result["logout"] == "Qwen: signed out"
+        assert result["creds_after_logout"] is False
 
 
 EDIT_SOURCE = 'def add(a, b):\n    return a+b\n\n\nx = "é" + foo(1)\n'

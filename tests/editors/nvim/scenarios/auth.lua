@@ -33,6 +33,8 @@ return function(T)
   vim.cmd('QwenAuth qwen-oauth')
   T.result.signed_in = T.wait_note('Qwen: signed in', 15000).message
   T.result.statusline = qwen.statusline()
+  local creds = vim.env.HOME .. '/.qwen/oauth_creds.json'
+  T.result.creds = table.concat(vim.fn.readfile(creds), '\n')
 
   browser_works = false
   T.notes = {}
@@ -45,5 +47,6 @@ return function(T)
     T.notes = {}
     vim.cmd('QwenLogout user')
     T.result.logout = T.wait_note('Qwen: signed out').message
+    T.result.creds_after_logout = vim.fn.filereadable(creds) == 1
   end
 end
