@@ -177,7 +177,14 @@ local function auth_done(err, result)
   result = type(result) == 'table' and result or {}
   if result.signedIn then
     local model = type(result.model) == 'string' and result.model or 'not set'
-    notify(('Qwen: signed in (%s), model %s'):format(tostring(result.authType), model))
+    local lines = { ('Qwen: signed in (%s), model %s'):format(tostring(result.authType), model) }
+    -- Servers may say more (where the credentials went) in `messages`.
+    for _, message in ipairs(type(result.messages) == 'table' and result.messages or {}) do
+      if type(message) == 'string' then
+        table.insert(lines, message)
+      end
+    end
+    notify(table.concat(lines, '\n'))
   else
     notify('Qwen: sign-in did not complete (:QwenStatus says why)', vim.log.levels.WARN)
   end
