@@ -461,10 +461,7 @@ class QwenLanguageServer(LanguageServer):
         return self._allowed_hosts
 
     def _consent_needed(self, cfg: ResolvedConfig) -> guard_feature.Consent | None:
-        consent = guard_feature.consent_needed(cfg)
-        if consent is None or self.allowed_hosts.allowed(consent.folder, consent.host):
-            return None
-        return consent
+        return guard_feature.consent_pending(cfg, self.allowed_hosts)
 
     async def check_host(self, cfg: ResolvedConfig) -> None:
         """The host guard, run before any chat or edit request is sent: a user-level

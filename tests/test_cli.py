@@ -247,3 +247,22 @@ def test_chat_guard_asks_in_a_terminal(fake: FakeOpenAI, tmp_path: Path) -> None
     assert process.returncode == 0
     assert stdout == "ok\n"
     assert fake.requests[-1].header("authorization") == "Bearer sk-test-0000"
+
+
+def test_status_shows_the_pending_host_question(tmp_path: Path) -> None:
+    folder = project(tmp_path, "OPENAI_BASE_URL=http://127.0.0.1:9/v1\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "qwen_ls", "status", "--json"],
+        cwd=folder,
+        env={**os.environ, "OPENAI_API_KEY": "sk-test-0000"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["problems"] == [
+        "the first chat will ask before sending your API key (the editor's "
+        "environment) to 127.0.0.1:9, which OPENAI_BASE_URL in "
+        f"{folder / '.qwen' / '.env'} chose"
+    ]

@@ -92,6 +92,14 @@ def consent_needed(cfg: ResolvedConfig) -> Consent | None:
     )
 
 
+def consent_pending(cfg: ResolvedConfig, hosts: AllowedHosts) -> Consent | None:
+    """The consent a chat needs and that was not given yet."""
+    consent = consent_needed(cfg)
+    if consent is None or hosts.allowed(consent.folder, consent.host):
+        return None
+    return consent
+
+
 class AllowedHosts:
     """The hosts allowed per folder: the file, read again only when it changed, plus
     what was allowed in this session when the file could not be written."""
