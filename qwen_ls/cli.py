@@ -153,6 +153,7 @@ def _alive(pid: int) -> bool:
 
 def status_main(args: argparse.Namespace) -> int:
     from qwen_ls.config import EditorSettings, resolve
+    from qwen_ls.features import guard
     from qwen_ls.features.status import status_result
     from qwen_ls.log import redact
 
@@ -163,6 +164,9 @@ def status_main(args: argparse.Namespace) -> int:
     home = Path(os.environ.get("HOME") or Path.home())
     cfg = resolve(folder, editor=EditorSettings(), environ=os.environ, home=home)
     result = status_result(cfg, folder.as_uri())
+    hosts = guard.AllowedHosts(guard.allowed_hosts_path(home))
+    if (consent := guard.consent_pending(cfg, hosts)) is not None:
+        result["problems"].append(consent.pending())
     if args.json:
         print(redact(json.dumps(result, indent=2)))
         return 0

@@ -28,14 +28,20 @@ from pygls.uris import to_fs_path
 
 from qwen_ls import __version__
 from qwen_ls.config import ConfigCache, EditorSettings, ResolvedConfig
+from qwen_ls.config.edit import SettingsNotWritable, set_setting
+from qwen_ls.config.resolve import oauth_creds_path
 from qwen_ls.features import code_actions as actions_feature
 from qwen_ls.features import edit as edit_feature
+from qwen_ls.features import guard as guard_feature
+from qwen_ls.features import models as models_feature
 from qwen_ls.features import status as status_feature
 from qwen_ls.features.args import (
     ChatArgs,
     EditArgs,
     InvalidArguments,
+    ListModelsArgs,
     Range,
+    SelectModelArgs,
     StatusArgs,
     parse_args,
 )
@@ -48,7 +54,8 @@ from qwen_ls.features.context import (
 )
 from qwen_ls.features.positions import DocumentText, SyncedWorkspace
 from qwen_ls.features.sessions import SessionStore, UnknownSession
-from qwen_ls.llm import ChatClient, ChatRequest, LLMError
+from qwen_ls.features.watchers import file_watchers
+from qwen_ls.llm import ChatClient, ChatRequest, ConfigError, LLMError
 from qwen_ls.log import redact, remember_secret
 from qwen_ls.progress import RequestProgress
 
@@ -214,6 +221,17 @@ class QwenLanguageServer(LanguageServer):
         self._cancelled_by_client: set[Any] = set()
         self._statuses: dict[str | None, dict[str, Any]] = {}
         self._watch_task: asyncio.Task[None] | None = None
+        # Models, watched files and the host guard.
+        self.model_overrides: dict[str | None, str] = {}
+        self.model_lists = models_feature.ModelListCache()
+        self.watch_registration: str | None = None
+        self._registrations = 0
+        self._registration_lock = asyncio.Lock()
+        self._file_errors: dict[str | None, set[str]] = {}
+        self._last_configs: dict[str | None, ResolvedConfig] = {}
+        self._consents: dict[tuple[Path, str], asyncio.Future[bool]] = {}
+        self._allowed_hosts: guard_feature.AllowedHosts | None = None
+        self._background: set[asyncio.Future[None]] = set()
 
     @property
     def client(self) -> ChatClient:
@@ -263,20 +281,28 @@ class QwenLanguageServer(LanguageServer):
         folder_path = to_fs_path(folder_uri) if folder_uri else None
         cfg = self.configs.get(
             Path(folder_path) if folder_path else None,
-            editor=self.editor,
+            editor=self._editor_for(folder_uri),
             environ=self.environ,
             home=self.home,
         )
         if cfg.api_key is not None:
             remember_secret(cfg.api_key.value.get_secret_value())
-        if self.editor_problems:
+        if self._last_configs.get(folder_uri) is not cfg:
+            self._last_configs[folder_uri] = cfg
+            self._report_file_errors(folder_uri, cfg)
+        consent = self._consent_needed(cfg)
+        extra = [consent.pending()] if consent is not None else []
+        if self.editor_problems or extra:
             cfg = cfg.model_copy(
-                update={"problems": [*self.editor_problems, *cfg.problems]}
+                update={"problems": [*self.editor_problems, *cfg.problems, *extra]}
             )
         return cfg
 
     def apply_editor_settings(self, raw: Any) -> None:
         settings, problems = EditorSettings.from_lsp(raw)
+        if settings.model != self.editor.model:
+            # The editor chose anew: that outranks a qwen.selectModel of this session.
+            self.model_overrides.clear()
         self.editor, self.editor_problems = settings, problems
         remember_secret(settings.openai_api_key)
         qwen = raw.get("qwen", raw) if isinstance(raw, dict) else None
@@ -393,6 +419,194 @@ class QwenLanguageServer(LanguageServer):
             "rssKiB": _rss_kib(),
         }
 
+    # Models, watched files and the host guard
+
+    def _editor_for(self, folder_uri: str | None) -> EditorSettings:
+        """The editor settings, with a model chosen in this session for the folder
+        when the editor's own qwen.model would otherwise hide that choice."""
+        chosen = self.model_overrides.get(folder_uri)
+        if chosen is None or not self.editor.model:
+            return self.editor
+        source = (
+            f"qwen.selectModel in this session (outranks the editor's qwen.model "
+            f"{self.editor.model} until a restart)"
+        )
+        return self.editor.model_copy(update={"model": chosen, "model_source": source})
+
+    def _report_file_errors(self, folder_uri: str | None, cfg: ResolvedConfig) -> None:
+        """Show each unusable configuration file once (field case B19), and say
+        when it is usable again."""
+        errors = {p for p in cfg.problems if _is_file_error(p)}
+        before = set().union(*self._file_errors.values())
+        self._file_errors[folder_uri] = errors
+        after = set().union(*self._file_errors.values())
+        for problem in sorted(errors - before):
+            logger.error("%s", problem)
+            level = (
+                types.MessageType.Error
+                if "ignored" in problem.partition(" — ")[2]
+                else types.MessageType.Warning
+            )
+            self.window_show_message(
+                types.ShowMessageParams(type=level, message=redact(problem))
+            )
+        for problem in sorted(before - after):
+            logger.info("no longer a problem: %s", problem)
+            self.window_log_message(
+                types.LogMessageParams(
+                    type=types.MessageType.Info,
+                    message=redact(f"fixed, read again: {problem}"),
+                )
+            )
+
+    @property
+    def allowed_hosts(self) -> guard_feature.AllowedHosts:
+        if self._allowed_hosts is None:
+            path = guard_feature.allowed_hosts_path(self.home)
+            self._allowed_hosts = guard_feature.AllowedHosts(path)
+        return self._allowed_hosts
+
+    def _consent_needed(self, cfg: ResolvedConfig) -> guard_feature.Consent | None:
+        return guard_feature.consent_pending(cfg, self.allowed_hosts)
+
+    async def check_host(self, cfg: ResolvedConfig) -> None:
+        """The host guard, run before any chat or edit request is sent: a user-level
+        key goes to a host a project file chose only once the user allowed it."""
+        consent = self._consent_needed(cfg)
+        if consent is None:
+            return
+        if not self.can_ask_user():
+            raise ConfigError(
+                consent.refusal("this editor cannot ask (no window/showMessageRequest)")
+            )
+        key = (consent.folder, consent.host)
+        asking = self._consents.get(key)
+        if asking is None:
+            asking = asyncio.ensure_future(self._ask_consent(consent))
+            self._consents[key] = asking
+            asking.add_done_callback(lambda _: self._consents.pop(key, None))
+        if not await asyncio.shield(asking):
+            raise ConfigError(consent.refusal("you answered Don't allow"))
+
+    async def _ask_consent(self, consent: guard_feature.Consent) -> bool:
+        try:
+            answer = await self.window_show_message_request_async(
+                types.ShowMessageRequestParams(
+                    type=types.MessageType.Warning,
+                    message=redact(consent.question()),
+                    actions=[
+                        types.MessageActionItem(title=guard_feature.ALLOW),
+                        types.MessageActionItem(title=guard_feature.DONT_ALLOW),
+                    ],
+                )
+            )
+        except Exception as exc:
+            logger.warning("the editor could not ask about %s: %s", consent.host, exc)
+            raise ConfigError(
+                consent.refusal("the editor could not show the question")
+            ) from None
+        if answer is None or answer.title != guard_feature.ALLOW:
+            logger.info("%s not allowed for %s", consent.host, consent.folder)
+            return False
+        warning = self.allowed_hosts.allow(consent.folder, consent.host)
+        if warning is not None:
+            self.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Warning, message=warning)
+            )
+        logger.info("%s allowed for %s", consent.host, consent.folder)
+        self.publish_statuses()
+        return True
+
+    def can_ask_user(self) -> bool:
+        window = self.client_capabilities.window
+        return window is not None and window.show_message is not None
+
+    def schedule_watchers(self) -> None:
+        task = asyncio.ensure_future(self.register_watchers())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def register_watchers(self) -> None:
+        """Ask the editor to watch every configuration file, replacing the previous
+        registration; nothing where it cannot register watchers dynamically."""
+        workspace = self.client_capabilities.workspace
+        caps = workspace.did_change_watched_files if workspace else None
+        if caps is None or not caps.dynamic_registration:
+            return
+        async with self._registration_lock:
+            folders = [
+                Path(path)
+                for uri in self.workspace.folders
+                if (path := to_fs_path(uri)) is not None
+            ]
+            watchers = file_watchers(
+                folders,
+                self.home,
+                relative_patterns=bool(caps.relative_pattern_support),
+            )
+            self._registrations += 1
+            new_id = f"qwen-ls-config-files-{self._registrations}"
+            method = types.WORKSPACE_DID_CHANGE_WATCHED_FILES
+            try:
+                await self.client_register_capability_async(
+                    types.RegistrationParams(
+                        registrations=[
+                            types.Registration(
+                                id=new_id,
+                                method=method,
+                                register_options=types.DidChangeWatchedFilesRegistrationOptions(
+                                    watchers=watchers
+                                ),
+                            )
+                        ]
+                    )
+                )
+            except Exception as exc:
+                logger.warning("the editor did not accept file watchers: %s", exc)
+                return
+            old, self.watch_registration = self.watch_registration, new_id
+            if old is None:
+                return
+            try:
+                await self.client_unregister_capability_async(
+                    types.UnregistrationParams(
+                        unregisterations=[types.Unregistration(id=old, method=method)]
+                    )
+                )
+            except Exception as exc:
+                logger.warning("the editor did not drop old file watchers: %s", exc)
+
+    def forget_folder(self, folder_uri: str) -> None:
+        self.model_overrides.pop(folder_uri, None)
+        self._last_configs.pop(folder_uri, None)
+        self._file_errors.pop(folder_uri, None)
+
+    async def models_of(
+        self, folder_uri: str | None, cfg: ResolvedConfig
+    ) -> list[models_feature.ModelEntry]:
+        """The model list of a folder; the endpoint is asked only where a chat could
+        be sent without asking the user first."""
+        endpoint = None
+        try:
+            chat = status_feature.endpoint_for(cfg)
+        except ConfigError:
+            chat = None
+        if chat is not None and cfg.base_url is not None:
+            if self._consent_needed(cfg) is None:
+                endpoint = (cfg.base_url.value, chat.api_key)
+            else:
+                logger.info("not listing the models of an endpoint not yet allowed")
+
+        async def lister(base_url: str, api_key: str | None) -> list[str] | None:
+            return await self.model_lists.ids(self.client, base_url, api_key)
+
+        return await models_feature.list_models(
+            cfg,
+            oauth_signed_in=oauth_creds_path(self.home).is_file(),
+            endpoint=endpoint,
+            lister=lister,
+        )
+
     async def aclose(self) -> None:
         if self._watch_task is not None:
             self._watch_task.cancel()
@@ -412,6 +626,17 @@ def _rss_kib() -> int:
     except ImportError:  # Windows
         return 0
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _is_file_error(problem: str) -> bool:
+    """A configuration file that could not be used at all: invalid settings or trust
+    rules (an error), or a file that cannot be read (a warning, field case B23)."""
+    return (
+        "— settings ignored" in problem
+        or "— its rules are ignored" in problem
+        or problem.startswith("cannot read ")
+        or problem.endswith(" is a directory, not a file; ignored")
+    )
 
 
 def _redacted(value: Any) -> Any:
@@ -436,6 +661,7 @@ def on_initialize(ls: QwenLanguageServer, params: types.InitializeParams) -> Non
 def on_initialized(ls: QwenLanguageServer, params: types.InitializedParams) -> None:
     ls.publish_statuses()
     ls._watch_task = asyncio.ensure_future(ls.watch_configuration())
+    ls.schedule_watchers()
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -457,6 +683,17 @@ def on_folders(
         if path:
             ls.configs.drop(Path(path))
         ls.sessions.drop_folder(removed.uri)
+        ls.forget_folder(removed.uri)
+    ls.publish_statuses()
+    ls.schedule_watchers()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def on_watched_files(
+    ls: QwenLanguageServer, params: types.DidChangeWatchedFilesParams
+) -> None:
+    paths = [Path(p) for change in params.changes if (p := to_fs_path(change.uri))]
+    ls.configs.changed(paths)
     ls.publish_statuses()
 
 
@@ -499,6 +736,7 @@ async def qwen_chat(
         cfg = ls.config_for(folder_uri)
         ls._publish_status(folder_uri, cfg)
         endpoint = status_feature.endpoint_for(cfg, args.model)
+        await ls.check_host(cfg)
 
         context = None
         if args.range is not None or (args.uri and _is_document(ls, args.uri)):
@@ -545,6 +783,88 @@ async def qwen_chat(
 
 # Models: qwen.listModels and qwen.selectModel. Listing and persisting live in
 # qwen_ls/features/models.py.
+
+
+@server.command("qwen.listModels")
+async def qwen_list_models(
+    ls: QwenLanguageServer, params: types.ExecuteCommandParams
+) -> list[dict[str, Any]]:
+    async def work() -> list[dict[str, Any]]:
+        args = parse_args(ListModelsArgs, params.arguments)
+        folder_uri = ls.folder_for(args.uri)
+        cfg = ls.config_for(folder_uri)
+        entries = await ls.models_of(folder_uri, cfg)
+        return [_redacted(e.as_dict(current=cfg.model.value)) for e in entries]
+
+    return await ls.run_request(work)
+
+
+@server.command("qwen.selectModel")
+async def qwen_select_model(
+    ls: QwenLanguageServer, params: types.ExecuteCommandParams
+) -> dict[str, Any]:
+    async def work() -> dict[str, Any]:
+        args = parse_args(SelectModelArgs, params.arguments)
+        folder_uri = ls.folder_for(args.uri)
+        cfg = ls.config_for(folder_uri)
+        try:
+            target = models_feature.target(cfg, args.scope)
+        except models_feature.CannotSave as exc:
+            raise InvalidArguments(str(exc)) from None
+        model = args.model or await _ask_model(ls, folder_uri, cfg)
+        if model is None:
+            return {"model": cfg.model.value, "changed": False}
+
+        try:
+            set_setting(target.path, "model.name", model)
+        except SettingsNotWritable as exc:
+            raise ConfigError(f"the model was not saved: {exc}") from None
+        ls.configs.changed([target.path])
+        notes = list(target.notes)
+        if ls.editor.model and ls.editor.model != model:
+            ls.model_overrides[folder_uri] = model
+            notes.append(models_feature.editor_outranks(ls.editor.model, model))
+        elif ls.editor.model:
+            ls.model_overrides.pop(folder_uri, None)
+        elif (shadow := models_feature.shadowed_by(cfg, target)) is not None:
+            notes.append(shadow)
+        ls.publish_statuses()
+        now = ls.config_for(folder_uri)
+        return _redacted(
+            {
+                "model": now.model.value,
+                "changed": True,
+                "scope": target.scope,
+                "settingsFile": str(target.path),
+                "problems": notes,
+            }
+        )
+
+    return await ls.run_request(work)
+
+
+async def _ask_model(
+    ls: QwenLanguageServer, folder_uri: str | None, cfg: ResolvedConfig
+) -> str | None:
+    """The model the user picks with window/showMessageRequest; None if dismissed."""
+    if not ls.can_ask_user():
+        raise InvalidArguments(
+            "model: required, this editor cannot show a choice "
+            "(window/showMessageRequest)"
+        )
+    entries = await ls.models_of(folder_uri, cfg)
+    titles, left_out = models_feature.choices(entries, cfg.model.value)
+    label = status_feature.folder_label(cfg)
+    answer = await ls.window_show_message_request_async(
+        types.ShowMessageRequestParams(
+            type=types.MessageType.Info,
+            message=models_feature.question(label, cfg.model.value, left_out),
+            actions=[types.MessageActionItem(title=t) for t in titles],
+        )
+    )
+    if answer is None or answer.title not in titles:
+        return None
+    return titles[answer.title].id
 
 
 # Code actions and qwen.edit. Listing actions never calls the model; what the
@@ -622,6 +942,7 @@ async def qwen_edit(
         cfg = ls.config_for(folder_uri)
         ls._publish_status(folder_uri, cfg)
         endpoint = status_feature.endpoint_for(cfg)
+        await ls.check_host(cfg)
         session = ls.sessions.get(args.session_id, folder_uri or "")
         prompt = edit_feature.edit_prompt(target, args.instruction)
         request = ChatRequest(

@@ -69,11 +69,38 @@ def _make_client(show_reasoning: bool) -> TerminalClient:
     def on_message(ls: TerminalClient, params: types.ShowMessageParams) -> None:
         print(f"qwen-ls: {params.message}", file=sys.stderr)
 
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    async def on_question(
+        ls: TerminalClient, params: types.ShowMessageRequestParams
+    ) -> types.MessageActionItem | None:
+        return await _ask_in_terminal(params)
+
     @client.feature("qwen/status")
     def on_status(ls: TerminalClient, params: Any) -> None:
         pass
 
     return client
+
+
+def _can_ask() -> bool:
+    """Questions (such as the host guard's) are asked only when a person is there."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+async def _ask_in_terminal(
+    params: types.ShowMessageRequestParams,
+) -> types.MessageActionItem | None:
+    actions = list(params.actions or [])
+    if not actions or not _can_ask():
+        return None
+    lines = [f"qwen-ls: {params.message}"]
+    lines += [f"  {number}) {action.title}" for number, action in enumerate(actions, 1)]
+    sys.stderr.write("\n".join(lines) + "\nchoose a number (Enter for none): ")
+    sys.stderr.flush()
+    answer = (await asyncio.to_thread(sys.stdin.readline)).strip()
+    if answer.isdigit() and 1 <= int(answer) <= len(actions):
+        return actions[int(answer) - 1]
+    return None
 
 
 async def _drain_stderr(client: TerminalClient, stream: Any, echo: bool) -> None:
@@ -166,7 +193,12 @@ async def _converse(
                 types.InitializeParams(
                     process_id=os.getpid(),
                     capabilities=types.ClientCapabilities(
-                        window=types.WindowClientCapabilities(work_done_progress=False)
+                        window=types.WindowClientCapabilities(
+                            work_done_progress=False,
+                            show_message=types.ShowMessageRequestClientCapabilities()
+                            if _can_ask()
+                            else None,
+                        )
                     ),
                     workspace_folders=[
                         types.WorkspaceFolder(uri=folder.as_uri(), name=folder.name)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,4 +182,87 @@ def test_file_outside_cwd_keeps_the_cwd_configuration(
     assert done.returncode == 0, done.stderr
     sent = fake.requests[-1].json["messages"][-1]["content"]
     assert "print('outside')" in sent and sent.endswith("explain")
+
+
+def test_chat_guard_without_a_terminal_refuses(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    folder = project(tmp_path, f"OPENAI_BASE_URL={fake.base_url}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "qwen_ls", "chat", "hi"],
+        cwd=folder,
+        env={**os.environ, "OPENAI_API_KEY": "sk-test-0000"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert (
+        f"not sending your API key (the editor's environment) to 127.0.0.1:{fake.port}"
+        in lines[0]
+    )
+    assert "this editor cannot ask" in lines[0]
+    assert "qwen-ls-allowed-hosts.json" in lines[0]
+    assert fake.requests == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_chat_guard_asks_in_a_terminal(fake: FakeOpenAI, tmp_path: Path) -> None:
+    import pty
+
+    fake.script(text_stream("ok"))
+    folder = project(tmp_path, f"OPENAI_BASE_URL={fake.base_url}\n")
+    main, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qwen_ls", "chat", "hi"],
+        cwd=folder,
+        env={**os.environ, "OPENAI_API_KEY": "sk-test-0000"},
+        stdin=secondary,
+        stderr=secondary,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    os.close(secondary)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"choose a number" not in seen:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            ready, _, _ = select.select([main], [], [], 0.5)
+            if ready:
+                seen += os.read(main, 4096)
+        os.write(main, b"1\n")
+        stdout, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(main)
+    text = seen.decode()
+    assert "Send your key to 127.0.0.1:" in text
+    assert "1) Allow" in text and "2) Don't allow" in text
+    assert process.returncode == 0
+    assert stdout == "ok\n"
     assert fake.requests[-1].header("authorization") == "Bearer sk-test-0000"
+
+
+def test_status_shows_the_pending_host_question(tmp_path: Path) -> None:
+    folder = project(tmp_path, "OPENAI_BASE_URL=http://127.0.0.1:9/v1\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "qwen_ls", "status", "--json"],
+        cwd=folder,
+        env={**os.environ, "OPENAI_API_KEY": "sk-test-0000"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["problems"] == [
+        "the first chat will ask before sending your API key (the editor's "
+        "environment) to 127.0.0.1:9, which OPENAI_BASE_URL in "
+        f"{folder / '.qwen' / '.env'} chose"
+    ]

@@ -79,6 +79,15 @@ class ConfigCache:
         if entry is not None:
             self._reader.forget(entry.paths)
 
+    def changed(self, paths: list[Path]) -> None:
+        """Files were reported created, changed or deleted: forget those reads and
+        the folders watching them; every other file stays cached."""
+        gone = set(paths)
+        for folder, entry in list(self._entries.items()):
+            if gone.intersection(entry.paths):
+                del self._entries[folder]
+        self._reader.forget(list(gone))
+
     def drop(self, folder: Path) -> None:
         """The folder left the workspace: keep nothing that only it needed."""
         self._entries.pop(folder, None)

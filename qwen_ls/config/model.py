@@ -50,6 +50,9 @@ class EditorSettings(BaseModel):
     model: str | None = None
     openai_base_url: str | None = Field(default=None, alias="openaiBaseUrl")
     openai_api_key: str | None = Field(default=None, alias="openaiApiKey", repr=False)
+    # Set by the server, never by a client: where ``model`` came from when it is not
+    # the editor's own value (a model chosen with qwen.selectModel for this session).
+    model_source: str | None = Field(default=None, exclude=True)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -79,6 +82,8 @@ class EditorSettings(BaseModel):
         values: dict[str, str] = {}
         problems: list[str] = []
         for name, field in cls.model_fields.items():
+            if name == "model_source":
+                continue
             alias = field.alias or name
             raw = obj.get(alias, obj.get(name))
             if raw is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path, PurePath
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
@@ -151,6 +151,7 @@ class _Resolution:
         self.home = home
         self.reader = reader
         self.problems: list[str] = []
+        self._clean: dict[str, Any] | None = None
         self.where = (
             f"workspace {folder}" if folder is not None else "no workspace folder"
         )
@@ -345,9 +346,10 @@ class _Resolution:
         value = getattr(self.editor, field)
         if not value:
             return None
-        source = Source(
-            description=f"initializationOptions qwen.{alias}", level="editor"
-        )
+        description = f"initializationOptions qwen.{alias}"
+        if field == "model" and self.editor.model_source:
+            description = self.editor.model_source
+        source = Source(description=description, level="editor")
         return Sourced[str](value=value, source=source)
 
     # -- base URL and key ---------------------------------------------------------
@@ -369,13 +371,15 @@ class _Resolution:
                 update={"description": f"{where}.baseUrl in {path}"}
             )
             found = Sourced[str](value=provider.base_url, source=source)
-        found = (
-            found
-            or self.vars.get("OPENAI_BASE_URL")
-            or settings.string_setting(
+            found = self._expanded_by_project(found, self._clean_provider_url(provider))
+        found = found or self.vars.get("OPENAI_BASE_URL")
+        if found is None:
+            found = settings.string_setting(
                 self.settings, "security.auth.baseUrl", self.scopes, self.problems
             )
-        )
+            if found is not None:
+                clean = settings.get(self._clean_settings(), "security.auth.baseUrl")
+                found = self._expanded_by_project(found, clean)
         found = found or Sourced[str](value=DEFAULT_BASE_URL, source=_DEFAULT)
 
         reason = base_url_problem(found.value)
@@ -386,6 +390,42 @@ class _Resolution:
             "correct or remove it"
         )
         return None
+
+    def _clean_settings(self) -> dict[str, Any]:
+        """The settings interpolated without the project .env file's variables."""
+        if self._clean is None:
+            project = (
+                self.applied.candidate is not None and self.applied.candidate.project
+            )
+            if not project:
+                self._clean = self.settings
+            else:
+                process = self.vars.process
+                self._clean = settings.interpolate(self.scopes.merged(), process.get)
+        return self._clean
+
+    def _clean_provider_url(self, provider: Provider) -> str | None:
+        clean = settings.providers(self._clean_settings(), self.scopes)
+        for candidate in clean.providers.get(provider.auth_type, []):
+            if candidate.id == provider.id:
+                return candidate.base_url
+        disabled = clean.disabled.get(provider.auth_type, {})
+        return None if provider.id in disabled else provider.base_url
+
+    def _expanded_by_project(self, found: Sourced[str], clean: Any) -> Sourced[str]:
+        """A user-level base URL that only reads as it does thanks to ``$VAR``s from
+        a project .env file is a project-level value (the host guard relies on it)."""
+        if found.source.level == "project" or clean == found.value:
+            return found
+        assert self.applied.candidate is not None
+        description = (
+            f"{found.source.description}, expanded with variables from "
+            f"{self.applied.candidate.path}"
+        )
+        return Sourced[str](
+            value=found.value,
+            source=Source(description=description, level="project"),
+        )
 
     def _key(self, provider: Provider | None) -> _KeyPick | None:
         """Editor > the provider's envKey > OPENAI_API_KEY > security.auth.apiKey."""

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import PurePath
+import os
+from pathlib import Path, PurePath
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -31,12 +32,17 @@ def trust_enabled(user_settings: dict[str, Any]) -> bool:
 def decide(
     folder: PurePath | None, *, enabled: bool, rules_file: FileRead
 ) -> TrustDecision:
-    """Trusted unless folder trust is on and no rule trusts ``folder``."""
+    """Trusted unless folder trust is on and no rule trusts ``folder``.
+
+    Stricter than the CLI where rules conflict: the most specific rule decides (the
+    CLI lets any trusting rule win), and a folder reached through a symlink must not
+    be distrusted under either of its paths."""
     if folder is None or not enabled:
         return TrustDecision(trusted=True)
 
     rules, problems = _read_rules(rules_file)
-    if matching_rule(folder, rules) is True:
+    verdicts = {matching_rule(path, rules) for path in _spellings(folder)}
+    if True in verdicts and False not in verdicts:
         return TrustDecision(trusted=True, problems=problems)
 
     problems.append(
@@ -63,6 +69,18 @@ def matching_rule(folder: PurePath, rules: dict[str, str]) -> bool | None:
         if best is None or candidate > best:
             best = candidate
     return None if best is None else not best[1]
+
+
+def _spellings(folder: PurePath) -> list[PurePath]:
+    """The folder as the editor named it and, when a symlink is on the way, its real
+    path: the CLI checks its resolved current directory, so its rules name that."""
+    if not isinstance(folder, Path):
+        return [folder]
+    try:
+        real = Path(os.path.realpath(folder))
+    except OSError:
+        return [folder]
+    return [folder] if real == folder else [folder, real]
 
 
 def _read_rules(rules_file: FileRead) -> tuple[dict[str, str], list[str]]:

@@ -94,6 +94,25 @@ class StatusArgs(_Args):
     uri: str | None = Field(default=None, max_length=MAX_URI_CHARS)
 
 
+class ListModelsArgs(_Args):
+    uri: str | None = Field(default=None, max_length=MAX_URI_CHARS)
+
+
+class SelectModelArgs(_Args):
+    model: str | None = Field(default=None, min_length=1, max_length=MAX_ID_CHARS)
+    uri: str | None = Field(default=None, max_length=MAX_URI_CHARS)
+    scope: Literal["workspace", "user"] | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _plain_id(cls, model: str | None) -> str | None:
+        if model is not None and (
+            not model.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in model)
+        ):
+            raise ValueError("a model id is one line of visible text")
+        return model
+
+
 A = TypeVar("A", bound=_Args)
 
 

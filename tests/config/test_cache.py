@@ -277,3 +277,33 @@ def test_no_folder_is_cached_too(home: Path, get: tuple[ConfigCache, Get]) -> No
     first = resolve(None)
     assert resolve(None) is first
     assert first.watched_files[:2] == [home / ".qwen" / ".env", home / ".env"]
+
+
+def test_reported_change_rereads_only_that_file(
+    ws: Path, home: Path, get: tuple[ConfigCache, Get], reads: list[Path]
+) -> None:
+    cache, resolve = get
+    env = write(ws / ".qwen" / ".env", "OPENAI_API_KEY=sk-test-0000\n")
+    settings = write(home / ".qwen" / "settings.json", {"model": {"name": "m"}})
+    other = ws.parent / "other"
+    other.mkdir()
+    first = resolve(ws)
+    second = resolve(other)
+    reads.clear()
+
+    # A watcher event for a file whose stamp did not change (an editor that keeps
+    # mtime and size) still makes the folders watching it read it again.
+    stat = env.stat()
+    env.write_text("OPENAI_API_KEY=sk-test-1111\n")
+    os.utime(env, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    cache.changed([env])
+    again = resolve(ws)
+    assert again is not first
+    assert key_of(again) == "sk-test-1111"
+    assert reads == [env], "the unchanged settings file is not read again"
+    reads.clear()
+
+    assert resolve(other) is second, "a folder not watching the file keeps its result"
+    cache.changed([settings])
+    resolve(other)
+    assert reads == [settings]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qwen_ls.config import trust
 from tests.config.helpers import Resolve, files, write
@@ -184,3 +186,60 @@ def test_bad_trusted_folders_file(
     config = run(ws, environ=KEY)
     assert config.trusted is False
     assert config.problems[0] == problem.format(path=path)
+
+
+def test_rule_naming_the_real_path_trusts_a_symlinked_folder(
+    tmp_path: Path, home: Path, run: Resolve
+) -> None:
+    real = tmp_path / "data" / "proj"
+    real.mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    _project_files(real, home)
+    # The CLI checks its resolved current directory, so its rules name that path.
+    _enable(home, {str(real): "TRUST_FOLDER"})
+    config = run(link)
+    assert config.trusted is True
+    assert config.model.value == "ws-settings-model"
+    assert config.env_file == link / ".qwen" / ".env", "the walk keeps the given path"
+
+
+def test_distrust_of_either_path_wins(tmp_path: Path, home: Path, run: Resolve) -> None:
+    real = tmp_path / "data" / "proj"
+    real.mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    _enable(home, {str(link): "TRUST_FOLDER", str(real): "DO_NOT_TRUST"})
+    assert run(link).trusted is False
+
+
+def _cli_verdict(folder: PurePosixPath, rules: dict[str, str]) -> bool:
+    """Qwen Code 0.24's reading of trustedFolders.json, as reference: any trusting
+    rule covering the folder wins, else an exact DO_NOT_TRUST, else untrusted."""
+    for raw, rule in rules.items():
+        root = PurePosixPath(raw)
+        root = root.parent if rule == "TRUST_PARENT" else root
+        if rule != "DO_NOT_TRUST" and (folder == root or root in folder.parents):
+            return True
+    return False
+
+
+_PATHS = ["/a", "/a/b", "/a/b/c", "/a/x", "/z"]
+
+
+@given(
+    rules=st.dictionaries(
+        st.sampled_from(_PATHS),
+        st.sampled_from(["TRUST_FOLDER", "TRUST_PARENT", "DO_NOT_TRUST"]),
+        max_size=4,
+    ),
+    folder=st.sampled_from(_PATHS),
+)
+def test_never_trusts_what_the_cli_would_not(
+    rules: dict[str, str], folder: str
+) -> None:
+    # Where rules conflict, qwen-ls may distrust a folder the CLI trusts (the most
+    # specific rule decides), never the other way round.
+    ours = trust.matching_rule(PurePosixPath(folder), rules) is True
+    if ours:
+        assert _cli_verdict(PurePosixPath(folder), rules)

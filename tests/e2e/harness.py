@@ -33,6 +33,8 @@ class QwenTestClient(LanguageClient):
         self.edits: list[types.ApplyWorkspaceEditParams] = []
         self.apply_edit_result = True
         self.show_document_result = True
+        self.registrations: dict[str, types.Registration] = {}
+        self.unregistered: list[str] = []
         self._partial_counter = 0
         self.init_result: types.InitializeResult | None = None
 
@@ -60,6 +62,34 @@ class QwenTestClient(LanguageClient):
         except JsonRpcException as exc:
             return exc
         raise AssertionError(f"{name} succeeded unexpectedly: {result!r}")
+
+    def watched_globs(self) -> list[Any]:
+        """The glob patterns of every file watcher registered now."""
+        globs = []
+        for registration in self.registrations.values():
+            if registration.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES:
+                options = registration.register_options
+                watchers = (
+                    options["watchers"]
+                    if isinstance(options, dict)
+                    else options.watchers
+                )
+                globs.extend(
+                    w["globPattern"] if isinstance(w, dict) else w.glob_pattern
+                    for w in watchers
+                )
+        return globs
+
+    def files_changed(self, *changes: tuple[Path, types.FileChangeType]) -> None:
+        """Tell the server about file events, as an editor's watcher would."""
+        self.workspace_did_change_watched_files(
+            types.DidChangeWatchedFilesParams(
+                changes=[
+                    types.FileEvent(uri=path.as_uri(), type=kind)
+                    for path, kind in changes
+                ]
+            )
+        )
 
     def progress_kinds(self, token: types.ProgressToken) -> list[str]:
         return [v.kind for v in self.progress_reports.get(token, [])]
@@ -99,6 +129,17 @@ def make_client() -> QwenTestClient:
         ls.message_requests.append(params)
         title = ls.answer_message_request(params)
         return types.MessageActionItem(title=title) if title is not None else None
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def on_register(ls: QwenTestClient, params: types.RegistrationParams) -> None:
+        for registration in params.registrations:
+            ls.registrations[registration.id] = registration
+
+    @client.feature(types.CLIENT_UNREGISTER_CAPABILITY)
+    def on_unregister(ls: QwenTestClient, params: types.UnregistrationParams) -> None:
+        for gone in params.unregisterations:
+            ls.registrations.pop(gone.id, None)
+            ls.unregistered.append(gone.id)
 
     @client.feature(types.WORKSPACE_APPLY_EDIT)
     def on_apply_edit(

@@ -97,11 +97,15 @@ async def test_B63_no_secret_anywhere(
         env={"HTTPS_PROXY": "http://user:hunter2@127.0.0.1:9"},
         extra_args=("--log-file", str(log_file)),
     ) as client:
+        # The editor's key with the project's base URL: the host guard asks first.
+        client.answer_message_request = lambda params: "Allow"
         seen = await _exercise(client, fake, workspace)
         seen += [m.message for m in client.messages + client.log_messages]
+        seen += [m.message for m in client.message_requests]
         seen += client.statuses
         seen += [client.partials, client.progress_reports]
 
+    assert len(client.message_requests) == (1 if with_editor_key else 0)
     sent_key = FILE_KEY if not with_editor_key else EDITOR_KEY
     assert fake.requests[0].header("authorization") == f"Bearer {sent_key}"
     log = log_file.read_text(encoding="utf-8")
