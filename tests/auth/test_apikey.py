@@ -223,7 +223,10 @@ def test_written_values_read_back_exactly(value: str) -> None:
             return
         text = path.read_text()
 
-    assert dotenv_values(stream=io.StringIO(text))["K"] == value
+    if "${" not in value:
+        # python-dotenv expands ${...} even in single quotes; the readers that
+        # matter (qwen-ls's, and the CLI's Node dotenv) do not.
+        assert dotenv_values(stream=io.StringIO(text))["K"] == value
     parsed = parse_env_text(text, PurePath(".env"), {"HOME": "/h"})
     assert parsed.values["K"] == value
     assert parsed.problems == []
