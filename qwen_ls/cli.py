@@ -152,6 +152,7 @@ def _alive(pid: int) -> bool:
 
 
 def status_main(args: argparse.Namespace) -> int:
+    from qwen_ls.auth.session import OAuthSession
     from qwen_ls.config import EditorSettings, resolve
     from qwen_ls.features import guard
     from qwen_ls.features.status import status_result
@@ -163,6 +164,7 @@ def status_main(args: argparse.Namespace) -> int:
         return 2
     home = Path(os.environ.get("HOME") or Path.home())
     cfg = resolve(folder, editor=EditorSettings(), environ=os.environ, home=home)
+    cfg = cfg.model_copy(update={"oauth": OAuthSession(home, os.environ).status()})
     result = status_result(cfg, folder.as_uri())
     hosts = guard.AllowedHosts(guard.allowed_hosts_path(home))
     if (consent := guard.consent_pending(cfg, hosts)) is not None:
