@@ -35,12 +35,15 @@ from qwen_ls.features import code_actions as actions_feature
 from qwen_ls.features import edit as edit_feature
 from qwen_ls.features import guard as guard_feature
 from qwen_ls.features import models as models_feature
+from qwen_ls.features import signin as signin_feature
 from qwen_ls.features import status as status_feature
 from qwen_ls.features.args import (
+    AuthArgs,
     ChatArgs,
     EditArgs,
     InvalidArguments,
     ListModelsArgs,
+    LogoutArgs,
     Range,
     SelectModelArgs,
     StatusArgs,
@@ -147,6 +150,8 @@ class QwenProtocol(LanguageServerProtocol):
         self._send_response(msg_id, error=error.to_response_error())
 
     def structure_message(self, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("method") == types.INITIALIZE:
+            signin_feature.drop_malformed_show_document(data)
         try:
             return super().structure_message(data)
         except JsonRpcException as exc:
@@ -818,6 +823,34 @@ async def qwen_chat(
 
 # Sign-in: qwen.auth and qwen.logout. The flows live in qwen_ls/auth; the handlers
 # below only convert arguments, pick the folder and report progress.
+
+
+@server.command("qwen.auth")
+async def qwen_auth(
+    ls: QwenLanguageServer, params: types.ExecuteCommandParams
+) -> dict[str, Any]:
+    # Before anything could log or echo it, even a malformed call.
+    for argument in params.arguments or []:
+        if isinstance(argument, dict) and isinstance(argument.get("apiKey"), str):
+            remember_secret(argument["apiKey"])
+            remember_secret(argument["apiKey"].strip())
+
+    async def work() -> dict[str, Any]:
+        args = parse_args(AuthArgs, params.arguments)
+        return await signin_feature.sign_in(ls, args, params.work_done_token)
+
+    return _redacted(await ls.run_request(work))
+
+
+@server.command("qwen.logout")
+async def qwen_logout(
+    ls: QwenLanguageServer, params: types.ExecuteCommandParams
+) -> dict[str, Any]:
+    async def work() -> dict[str, Any]:
+        args = parse_args(LogoutArgs, params.arguments)
+        return await signin_feature.sign_out(ls, args)
+
+    return _redacted(await ls.run_request(work))
 
 
 # Models: qwen.listModels and qwen.selectModel. Listing and persisting live in
