@@ -193,11 +193,11 @@ REJECTED = status(
 
 
 async def test_B32_401_refreshes_once_and_retries_once(
-    preset: str, fake: FakeOpenAI, oauth: FakeOAuth, workspace: Path, home: Path
+    fake: FakeOpenAI, oauth: FakeOAuth, workspace: Path, home: Path
 ) -> None:
     signed_in(home, fake)
     fake.script(REJECTED, text_stream("after refresh"))
-    async with lsp_session(preset, folders=[workspace], env=env(oauth)) as client:
+    async with lsp_session("neovim", folders=[workspace], env=env(oauth)) as client:
         result = await client.command("qwen.chat", {"prompt": "hi"})
     assert result["text"] == "after refresh"
     assert bearers(fake) == ["Bearer at-test-0001", "Bearer at-test-0002"]
@@ -215,24 +215,29 @@ async def test_B33_a_second_401_is_an_error_and_no_loop(
         error = await client.command_error("qwen.chat", {"prompt": "hi"})
         again = await client.command_error("qwen.chat", {"prompt": "again"})
         status_ = await client.command("qwen.status", {})
+        notified = client.statuses[-1]["signedIn"]
+        signed_in(home, fake, access_token="at-test-0009", refresh_token="rt-test-0009")
+        fake.script(text_stream("signed in again"))
+        after = await client.command("qwen.chat", {"prompt": "new credentials"})
+    assert after["text"] == "signed in again"
     assert error.data["kind"] == "auth"
     assert "account has no model access" in error.message
     assert "Coding Plan" in error.message and "API key" in error.message
-    assert bearers(fake) == ["Bearer at-test-0001", "Bearer at-test-0002"]
+    assert bearers(fake)[:2] == ["Bearer at-test-0001", "Bearer at-test-0002"]
     assert len(oauth.token_requests("refresh_token")) == 1
     assert again.data["kind"] == "auth", "fails fast until the credentials change"
-    assert len(fake.requests) == 2
+    assert len(fake.requests) == 3 and bearers(fake)[2] == "Bearer at-test-0009"
     assert status_["signedIn"] is False
-    assert client.statuses[-1]["signedIn"] is False
+    assert notified is False
 
 
 async def test_B32_refused_refresh_signs_out_once(
-    preset: str, fake: FakeOpenAI, oauth: FakeOAuth, workspace: Path, home: Path
+    fake: FakeOpenAI, oauth: FakeOAuth, workspace: Path, home: Path
 ) -> None:
     signed_in(home, fake)
     fake.script(REJECTED)
     oauth.refresh(oauth_error("invalid_grant"))
-    async with lsp_session(preset, folders=[workspace], env=env(oauth)) as client:
+    async with lsp_session("neovim", folders=[workspace], env=env(oauth)) as client:
         error = await client.command_error("qwen.chat", {"prompt": "hi"})
         await asyncio.sleep(0.1)
         again = await client.command_error("qwen.chat", {"prompt": "again"})
@@ -246,24 +251,25 @@ async def test_B32_refused_refresh_signs_out_once(
     assert again.data["kind"] in ("config", "auth")
 
 
-@pytest.mark.parametrize(
-    "answer",
-    [
-        pytest.param(status(429, {"error": {"code": "insufficient_quota", "message": "You exceeded your quota"}}), id="insufficient_quota"),
-        pytest.param(status(403, {"error": {"message": "Qwen OAuth free tier was discontinued"}}), id="discontinued"),
-        pytest.param(status(401, {"error": {"message": "free allocated quota exceeded"}}), id="free-quota"),
-    ],
-)  # fmt: skip
+CLOSED_TIER = [
+    status(429, {"error": {"code": "insufficient_quota", "message": "You exceeded your quota"}}),
+    status(403, {"error": {"message": "Qwen OAuth free tier was discontinued"}}),
+    status(401, {"error": {"message": "free allocated quota exceeded"}}),
+]  # fmt: skip
+
+
 async def test_B33_closed_free_tier_points_to_coding_plan(
-    fake: FakeOpenAI, oauth: FakeOAuth, workspace: Path, home: Path, answer: Any
+    fake: FakeOpenAI, oauth: FakeOAuth, workspace: Path, home: Path
 ) -> None:
-    signed_in(home, fake)
-    fake.script(answer)
+    """Each answer with fresh credentials (as after signing in again)."""
     async with lsp_session("neovim", folders=[workspace], env=env(oauth)) as client:
-        error = await client.command_error("qwen.chat", {"prompt": "hi"})
-        again = await client.command_error("qwen.chat", {"prompt": "again"})
-    assert error.data["kind"] == "auth"
-    assert "coding-plan" in error.message and "openai" in error.message
-    assert oauth.token_requests("refresh_token") == [], "no refresh, no retry"
-    assert len(fake.requests) == 1
-    assert again.data["kind"] == "auth" and len(fake.requests) == 1
+        for n, answer in enumerate(CLOSED_TIER, 1):
+            signed_in(home, fake, access_token=f"at-test-100{n}")
+            fake.script(answer)
+            error = await client.command_error("qwen.chat", {"prompt": "hi"})
+            again = await client.command_error("qwen.chat", {"prompt": "again"})
+            assert error.data["kind"] == "auth"
+            assert "coding-plan" in error.message and "openai" in error.message
+            assert again.data["kind"] == "auth"
+            assert len(fake.requests) == n, "no retry, and later requests fail fast"
+    assert oauth.token_requests("refresh_token") == [], "no refresh"

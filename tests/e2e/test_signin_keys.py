@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInternalError
 
@@ -148,26 +147,13 @@ async def test_user_scope_key_hidden_by_a_project_env_is_explained(
     assert any("does not read the stored key" in m for m in result["messages"])
 
 
-async def test_coding_plan_rejects_other_keys_without_echoing_them(
-    workspace: Path,
-) -> None:
-    async with lsp_session("neovim", folders=[workspace]) as client:
-        error = await client.command_error(
-            "qwen.auth", {"method": "coding-plan", "apiKey": KEY}
-        )
-    assert error.code == -32602
-    assert "apiKey" in error.message and "sk-sp-" in error.message
-    assert KEY not in error.message
-    assert not (workspace / ".qwen").exists()
-
-
 async def test_coding_plan_presets_providers_url_and_model(
-    preset: str, fake: FakeOpenAI, workspace: Path
+    fake: FakeOpenAI, workspace: Path
 ) -> None:
     settings = workspace / ".qwen" / "settings.json"
     settings.parent.mkdir()
     settings.write_text('{\n  // mine\n  "ui": {"theme": "dark"}\n}\n')
-    async with lsp_session(preset, folders=[workspace]) as client:
+    async with lsp_session("visual_studio_code", folders=[workspace]) as client:
         preset_url = await client.command(
             "qwen.auth", {"method": "coding-plan", "apiKey": PLAN_KEY}
         )
@@ -242,23 +228,29 @@ async def test_untrusted_folder_cannot_store_a_workspace_key(
     assert not (workspace / ".qwen").exists()
 
 
-@pytest.mark.parametrize(
-    ("method", "variable"),
-    [
-        pytest.param("openai", "OPENAI_API_KEY", id="openai"),
-        pytest.param("coding-plan", "BAILIAN_CODING_PLAN_API_KEY", id="coding-plan"),
-    ],
-)
-async def test_key_method_without_key_says_how_to_supply_one(
-    workspace: Path, method: str, variable: str
+async def test_key_methods_refuse_a_wrong_key_and_explain_a_missing_one(
+    workspace: Path,
 ) -> None:
     async with lsp_session("neovim", folders=[workspace]) as client:
-        result = await client.command("qwen.auth", {"method": method})
-    message = result["messages"][0]
-    assert "nothing was stored" in message
-    assert "apiKey" in message and variable in message
-    assert str(workspace / ".qwen" / ".env") in message
-    assert message in shown(client)
+        wrong = await client.command_error(
+            "qwen.auth", {"method": "coding-plan", "apiKey": KEY}
+        )
+        missing = {
+            method: await client.command("qwen.auth", {"method": method})
+            for method in ("openai", "coding-plan")
+        }
+    assert wrong.code == -32602
+    assert "apiKey" in wrong.message and "sk-sp-" in wrong.message
+    assert KEY not in wrong.message
+    for method, variable in (
+        ("openai", "OPENAI_API_KEY"),
+        ("coding-plan", "BAILIAN_CODING_PLAN_API_KEY"),
+    ):
+        message = missing[method]["messages"][0]
+        assert "nothing was stored" in message
+        assert "apiKey" in message and variable in message
+        assert str(workspace / ".qwen" / ".env") in message
+        assert message in shown(client)
     assert not (workspace / ".qwen").exists()
 
 
@@ -278,6 +270,8 @@ async def test_without_method_the_server_asks(workspace: Path, home: Path) -> No
             dismissed = await client.command("qwen.auth", {})
             client.answer_message_request = lambda params: "Qwen OAuth"
             oauth_chosen = await client.command("qwen.auth", {})
+            client.answer_message_request = refuse
+            cannot_ask = await client.command_error("qwen.auth", {})
 
     titles = [a.title for a in client.message_requests[0].actions or []]
     assert titles == ["Qwen OAuth", "API key", "Coding Plan"]
@@ -286,19 +280,13 @@ async def test_without_method_the_server_asks(workspace: Path, home: Path) -> No
     assert "No sign-in method chosen" in dismissed["messages"][0]
     assert oauth_chosen["authType"] == "qwen-oauth"
     assert oauth_chosen["signedIn"] is True
+    assert cannot_ask.code == -32602
+    assert "method" in cannot_ask.message and "coding-plan" in cannot_ask.message
 
 
-async def test_without_method_a_client_that_cannot_ask_gets_a_clear_error(
-    workspace: Path,
-) -> None:
-    def refuse(params: types.ShowMessageRequestParams) -> str | None:
-        raise JsonRpcInternalError("not supported here")
-
-    async with lsp_session("neovim", folders=[workspace]) as client:
-        client.answer_message_request = refuse
-        error = await client.command_error("qwen.auth", {})
-    assert error.code == -32602
-    assert "method" in error.message and "coding-plan" in error.message
+def refuse(params: types.ShowMessageRequestParams) -> str | None:
+    """A client without window/showMessageRequest answers with an error."""
+    raise JsonRpcInternalError("not supported here")
 
 
 async def test_logout_forgets_only_the_scope_asked(workspace: Path, home: Path) -> None:

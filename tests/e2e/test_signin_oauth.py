@@ -107,29 +107,35 @@ async def test_B24_slow_down_adds_five_seconds_and_keeps_polling(
     assert polls[1] - polls[0] >= 5.0
 
 
-@pytest.mark.parametrize(
-    ("answer", "words"),
-    [
-        pytest.param(oauth_error("access_denied"), "declined", id="access_denied"),
-        pytest.param(oauth_error("expired_token"), "expired", id="expired_token"),
-        pytest.param(html(404), "unexpected response", id="html-404"),
-    ],
-)
+REFUSALS = [
+    (oauth_error("access_denied"), "declined"),
+    (oauth_error("expired_token"), "expired"),
+    (html(404), "unexpected response"),
+]
+
+
 async def test_B25_refusals_stop_at_once(
-    oauth: FakeOAuth, workspace: Path, home: Path, answer: Any, words: str
+    oauth: FakeOAuth, workspace: Path, home: Path
 ) -> None:
-    oauth.device(device_answer(interval=FAST))
-    oauth.token(answer)
+    """access_denied, expired_token and a non-JSON answer, one sign-in each."""
+    oauth.device(*(device_answer(interval=FAST) for _ in REFUSALS))
+    oauth.token(*(answer for answer, _ in REFUSALS))
+    errors = []
     async with lsp_session("neovim", folders=[workspace], env=env(oauth)) as client:
-        error = await client.command_error("qwen.auth", {"method": "qwen-oauth"})
+        for _ in REFUSALS:
+            errors.append(
+                await client.command_error("qwen.auth", {"method": "qwen-oauth"})
+            )
         await asyncio.sleep(0.3)
-    assert error.code == REQUEST_FAILED
-    assert words in error.message
-    assert error.data["kind"] in ("auth", "server")
-    assert len(oauth.token_requests("device")) == 1, "no poll after the refusal"
+    for error, (_, words) in zip(errors, REFUSALS, strict=True):
+        assert error.code == REQUEST_FAILED
+        assert words in error.message
+        assert error.data["kind"] in ("auth", "server")
+    assert len(oauth.token_requests("device")) == 3, "no poll after a refusal"
     assert not creds_file(home).exists()
-    _, reports = progress_of(client)
-    assert reports[-1].kind == "end"
+    assert len(client.progress_reports) == 3
+    for token in client.progress_reports:
+        assert client.progress_kinds(token)[-1] == "end"
 
 
 async def test_B25_polling_ends_when_the_code_expires(
@@ -150,11 +156,11 @@ async def test_B25_polling_ends_when_the_code_expires(
 
 
 async def test_cancel_from_the_progress_stops_polling(
-    preset: str, oauth: FakeOAuth, workspace: Path, home: Path
+    oauth: FakeOAuth, workspace: Path, home: Path
 ) -> None:
     """B26 as well: while the sign-in waits, other requests answer at once."""
     oauth.device(device_answer(interval=FAST))
-    async with lsp_session(preset, folders=[workspace], env=env(oauth)) as client:
+    async with lsp_session("neovim", folders=[workspace], env=env(oauth)) as client:
         auth = asyncio.ensure_future(
             client.command("qwen.auth", {"method": "qwen-oauth"})
         )
@@ -181,6 +187,30 @@ async def test_cancel_from_the_progress_stops_polling(
     assert not creds_file(home).exists()
     assert any("waiting for approval" in p for p in status["problems"])
     assert "ABCD-1234" in chat.message
+
+
+async def test_a_second_sign_in_replaces_a_waiting_one(
+    oauth: FakeOAuth, workspace: Path
+) -> None:
+    oauth.device(
+        device_answer(interval=FAST, device_code="dc-first", user_code="FIRS-T111"),
+        device_answer(interval=FAST, device_code="dc-second"),
+    )
+    async with lsp_session("neovim", folders=[workspace], env=env(oauth)) as client:
+        first = asyncio.ensure_future(
+            client.command("qwen.auth", {"method": "qwen-oauth"})
+        )
+        await wait_for(lambda: len(oauth.token_requests("device")) >= 1)
+        oauth.approve_after = len(oauth.token_requests("device")) + 3
+        second = await client.command("qwen.auth", {"method": "qwen-oauth"})
+        replaced = await asyncio.wait_for(first, 5)
+    assert replaced["cancelled"] is True
+    assert any("replaced by a newer one" in m for m in replaced["messages"])
+    assert second["signedIn"] is True
+    codes = {r.form["device_code"] for r in oauth.token_requests("device")}
+    assert codes == {"dc-first", "dc-second"}
+    last = oauth.token_requests("device")[-1]
+    assert last.form["device_code"] == "dc-second"
 
 
 async def test_cancel_request_stops_the_flow(oauth: FakeOAuth, workspace: Path) -> None:
@@ -220,26 +250,23 @@ async def test_B57_eglot_has_no_show_document_so_a_message_shows_url_and_code(
     assert URL in shown_text(client) and "ABCD-1234" in shown_text(client)
 
 
-@pytest.mark.parametrize(
-    "answer",
-    [
-        pytest.param(False, id="success-false"),
-        pytest.param(JsonRpcInternalError("no browser"), id="error"),
-    ],
-)
 async def test_B57_show_document_failure_falls_back_to_a_message(
-    oauth: FakeOAuth, workspace: Path, answer: Any
+    oauth: FakeOAuth, workspace: Path
 ) -> None:
+    """The client answers success: false, then a JSON-RPC error."""
     oauth.approve_after = 3
-    oauth.device(device_answer(interval=FAST))
+    oauth.device(device_answer(interval=FAST), device_answer(interval=FAST))
+    results = []
     async with lsp_session(
         "visual_studio_code", folders=[workspace], env=env(oauth)
     ) as client:
-        client.show_document_result = answer
-        result = await client.command("qwen.auth", {"method": "qwen-oauth"})
-    assert result["signedIn"] is True
-    assert [d.uri for d in client.shown_documents] == [URL]
-    assert URL in shown_text(client) and "ABCD-1234" in shown_text(client)
+        for answer in (False, JsonRpcInternalError("no browser")):
+            client.show_document_result = answer
+            client.messages.clear()
+            results.append(await client.command("qwen.auth", {"method": "qwen-oauth"}))
+            assert URL in shown_text(client) and "ABCD-1234" in shown_text(client)
+    assert [r["signedIn"] for r in results] == [True, True]
+    assert [d.uri for d in client.shown_documents] == [URL, URL]
 
 
 async def test_B26_show_document_without_answer_falls_back_after_5_s(
