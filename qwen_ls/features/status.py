@@ -205,9 +205,12 @@ def problems_of(cfg: ResolvedConfig) -> list[str]:
         except LLMError as exc:
             problems = [str(exc).split("\n", 1)[0]]
     if is_oauth(cfg):
-        problems.extend(
-            note for note in _oauth_notes(cfg) if not any(note in p for p in problems)
-        )
+        notes = _oauth_notes(cfg)
+    elif cfg.auth_type is None and cfg.oauth is not None and cfg.oauth.pending:
+        notes = [cfg.oauth.pending]
+    else:
+        notes = []
+    problems.extend(note for note in notes if not any(note in p for p in problems))
     return problems
 
 
