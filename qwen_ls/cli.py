@@ -244,7 +244,7 @@ def _format_status(result: dict[str, Any]) -> str:
         ("auth type", result["authType"] or "(none)", sources.get("authType")),
         ("model", result["model"], sources.get("model")),
         ("base URL", result["baseUrl"] or "(none)", sources.get("baseUrl")),
-        ("API key", result["apiKey"] or "(not set)", sources.get("apiKey")),
+        ("API key", result["apiKey"] or _no_key(result), sources.get("apiKey")),
         ("ready", "yes" if result["signedIn"] else "no", None),
     ]
     lines = []
@@ -257,6 +257,12 @@ def _format_status(result: dict[str, Any]) -> str:
         lines.append("problems:")
         lines.extend(f"  - {p}" for p in result["problems"])
     return "\n".join(lines)
+
+
+def _no_key(result: dict[str, Any]) -> str:
+    if result["authType"] == "qwen-oauth":
+        return "(a Qwen OAuth token, not shown)"
+    return "(not set)"
 
 
 def chat_main(args: argparse.Namespace) -> int:

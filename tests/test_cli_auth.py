@@ -137,3 +137,18 @@ def test_help_lists_login_and_logout(tmp_path: Path) -> None:
         assert flag in login_help.stdout
     logout_help = run("logout", "--help", cwd=tmp_path)
     assert "--scope" in logout_help.stdout
+
+
+def test_status_shows_the_qwen_oauth_sign_in_without_the_token(
+    tmp_path: Path, home: Path
+) -> None:
+    from tests.auth.conftest import write_cli_creds
+
+    creds = write_cli_creds(home, access_token="at-test-SECRET1", expiry_date=1)
+    done = run("status", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "\nauth type  qwen-oauth " in done.stdout
+    assert "https://portal.qwen.ai/v1" in done.stdout
+    assert f"resource_url in {creds}" in done.stdout
+    assert "a Qwen OAuth token, not shown" in done.stdout
+    assert "SECRET1" not in done.stdout
