@@ -29,11 +29,18 @@ subcommands:
   chat [--cwd DIR] [--file FILE] [--model M] PROMPT
                             ask once and stream the answer to stdout, through
                             a real server started as a subprocess
+  login [--cwd DIR] [--method qwen-oauth|coding-plan|openai] [--api-key-stdin]
+        [--base-url URL] [--model M] [--scope workspace|user]
+                            sign in from a terminal (also over SSH: the address
+                            and code to open on any device are printed)
+  logout [--cwd DIR] [--scope workspace|user]
+                            forget the credentials of a scope
 
 examples:
   qwen-ls status
   qwen-ls chat "Explain what a language server is in one sentence"
   qwen-ls chat --file src/app.py "Find the bug in this file"
+  qwen-ls login --method coding-plan --scope user --api-key-stdin < key.txt
 """
 
 
@@ -107,12 +114,64 @@ def _chat_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _login_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qwen-ls login",
+        description="Sign in from a terminal, through a real server started as a "
+        "subprocess; stores what an editor's sign-in would. For Qwen OAuth the "
+        "address and code to open (on any device) are printed to stderr. An API "
+        "key is read from stdin, never from the command line.",
+    )
+    parser.add_argument(
+        "--cwd", default=".", help="workspace folder to sign in for (default: .)"
+    )
+    parser.add_argument(
+        "--method",
+        choices=["qwen-oauth", "coding-plan", "openai"],
+        help="how to sign in (asked when omitted and stdin is a terminal)",
+    )
+    parser.add_argument(
+        "--api-key-stdin",
+        action="store_true",
+        help="read the API key from stdin (else it is asked for without echo)",
+    )
+    parser.add_argument("--base-url", help="the endpoint for an API key")
+    parser.add_argument("--model", help="the model to use with the key")
+    parser.add_argument(
+        "--scope",
+        choices=["workspace", "user"],
+        help="store for this folder (.qwen/ in it, the default) or for every "
+        "folder (~/.qwen/); Qwen OAuth sign-ins are always per user",
+    )
+    _add_logging_flags(parser)
+    return parser
+
+
+def _logout_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qwen-ls logout",
+        description="Forget stored credentials: the API keys of the scope, and "
+        "with --scope user (or when the folder uses it) the Qwen OAuth sign-in.",
+    )
+    parser.add_argument("--cwd", default=".", help="workspace folder (default: .)")
+    parser.add_argument(
+        "--scope",
+        choices=["workspace", "user"],
+        help="workspace: keys in DIR/.qwen/; user: keys in ~/.qwen/ and the Qwen "
+        "OAuth sign-in (default: workspace, and Qwen OAuth if the folder uses it)",
+    )
+    _add_logging_flags(parser)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "status":
         return status_main(_status_parser().parse_args(argv[1:]))
     if argv and argv[0] == "chat":
         return chat_main(_chat_parser().parse_args(argv[1:]))
+    if argv and argv[0] in ("login", "logout"):
+        return auth_main(argv[0], argv[1:])
     return serve_main(_server_parser().parse_args(argv))
 
 
@@ -152,6 +211,7 @@ def _alive(pid: int) -> bool:
 
 
 def status_main(args: argparse.Namespace) -> int:
+    from qwen_ls.auth.session import OAuthSession
     from qwen_ls.config import EditorSettings, resolve
     from qwen_ls.features import guard
     from qwen_ls.features.status import status_result
@@ -163,6 +223,7 @@ def status_main(args: argparse.Namespace) -> int:
         return 2
     home = Path(os.environ.get("HOME") or Path.home())
     cfg = resolve(folder, editor=EditorSettings(), environ=os.environ, home=home)
+    cfg = cfg.model_copy(update={"oauth": OAuthSession(home, os.environ).status()})
     result = status_result(cfg, folder.as_uri())
     hosts = guard.AllowedHosts(guard.allowed_hosts_path(home))
     if (consent := guard.consent_pending(cfg, hosts)) is not None:
@@ -183,7 +244,7 @@ def _format_status(result: dict[str, Any]) -> str:
         ("auth type", result["authType"] or "(none)", sources.get("authType")),
         ("model", result["model"], sources.get("model")),
         ("base URL", result["baseUrl"] or "(none)", sources.get("baseUrl")),
-        ("API key", result["apiKey"] or "(not set)", sources.get("apiKey")),
+        ("API key", result["apiKey"] or _no_key(result), sources.get("apiKey")),
         ("ready", "yes" if result["signedIn"] else "no", None),
     ]
     lines = []
@@ -198,6 +259,12 @@ def _format_status(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _no_key(result: dict[str, Any]) -> str:
+    if result["authType"] == "qwen-oauth":
+        return "(a Qwen OAuth token, not shown)"
+    return "(not set)"
+
+
 def chat_main(args: argparse.Namespace) -> int:
     from qwen_ls.terminal_chat import run_chat
 
@@ -205,4 +272,18 @@ def chat_main(args: argparse.Namespace) -> int:
         return asyncio.run(run_chat(args))
     except KeyboardInterrupt:
         print("\nqwen-ls chat: cancelled", file=sys.stderr)
+        return 130
+
+
+def auth_main(name: str, argv: list[str]) -> int:
+    from qwen_ls.terminal_auth import run_login, run_logout
+
+    if name == "login":
+        run = run_login(_login_parser().parse_args(argv))
+    else:
+        run = run_logout(_logout_parser().parse_args(argv))
+    try:
+        return asyncio.run(run)
+    except KeyboardInterrupt:
+        print(f"\nqwen-ls {name}: cancelled", file=sys.stderr)
         return 130

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
+import httpx
 from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
@@ -27,35 +28,45 @@ from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
 from qwen_ls import __version__
+from qwen_ls.auth.session import OAuthSession
 from qwen_ls.config import ConfigCache, EditorSettings, ResolvedConfig
 from qwen_ls.config.edit import SettingsNotWritable, set_setting
-from qwen_ls.config.resolve import oauth_creds_path
 from qwen_ls.features import code_actions as actions_feature
 from qwen_ls.features import edit as edit_feature
 from qwen_ls.features import guard as guard_feature
 from qwen_ls.features import models as models_feature
+from qwen_ls.features import signin as signin_feature
 from qwen_ls.features import status as status_feature
 from qwen_ls.features.args import (
+    AuthArgs,
     ChatArgs,
     EditArgs,
     InvalidArguments,
     ListModelsArgs,
+    LogoutArgs,
     Range,
     SelectModelArgs,
     StatusArgs,
     parse_args,
 )
-from qwen_ls.features.chat import SYSTEM_PROMPT, stream_answer, user_message
+from qwen_ls.features.chat import (
+    SYSTEM_PROMPT,
+    ChatStreamer,
+    stream_answer,
+    user_message,
+)
 from qwen_ls.features.context import (
     ContextError,
     code_context,
     document_for,
     language_of,
 )
+from qwen_ls.features.oauth_chat import OAuthChatClient
 from qwen_ls.features.positions import DocumentText, SyncedWorkspace
 from qwen_ls.features.sessions import SessionStore, UnknownSession
 from qwen_ls.features.watchers import file_watchers
 from qwen_ls.llm import ChatClient, ChatRequest, ConfigError, LLMError
+from qwen_ls.llm.transport import RoutingTransport
 from qwen_ls.log import redact, remember_secret
 from qwen_ls.progress import RequestProgress
 
@@ -139,6 +150,8 @@ class QwenProtocol(LanguageServerProtocol):
         self._send_response(msg_id, error=error.to_response_error())
 
     def structure_message(self, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("method") == types.INITIALIZE:
+            signin_feature.drop_malformed_show_document(data)
         try:
             return super().structure_message(data)
         except JsonRpcException as exc:
@@ -232,6 +245,7 @@ class QwenLanguageServer(LanguageServer):
         self._consents: dict[tuple[Path, str], asyncio.Future[bool]] = {}
         self._allowed_hosts: guard_feature.AllowedHosts | None = None
         self._background: set[asyncio.Future[None]] = set()
+        self._oauth: OAuthSession | None = None
 
     @property
     def client(self) -> ChatClient:
@@ -241,6 +255,34 @@ class QwenLanguageServer(LanguageServer):
                 idle_timeout=self.idle_timeout, environ=self.environ
             )
         return self._client
+
+    @property
+    def oauth(self) -> OAuthSession:
+        """The Qwen OAuth sign-in, per user and so shared by every folder."""
+        if self._oauth is None:
+            environ = self.environ
+            self._oauth = OAuthSession(
+                self.home,
+                environ,
+                transport=lambda: RoutingTransport(
+                    environ, limits=httpx.Limits(max_connections=10)
+                ),
+            )
+        return self._oauth
+
+    def client_for(self, endpoint: status_feature.Endpoint) -> ChatStreamer:
+        """The client that sends a chat to ``endpoint`` with its credentials."""
+        if endpoint.auth_type == status_feature.QWEN_OAUTH:
+            return OAuthChatClient(self.client, self.oauth, self.signed_out)
+        return self.client
+
+    def signed_out(self, message: str) -> None:
+        """The Qwen OAuth credentials stopped working: say so once, update status."""
+        self.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Warning, message=message)
+        )
+        self.configs.invalidate()
+        self.publish_statuses()
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # Errors outside a request are logged, not popped up at the user each time.
@@ -296,7 +338,7 @@ class QwenLanguageServer(LanguageServer):
             cfg = cfg.model_copy(
                 update={"problems": [*self.editor_problems, *cfg.problems, *extra]}
             )
-        return cfg
+        return cfg.model_copy(update={"oauth": self.oauth.status()})
 
     def apply_editor_settings(self, raw: Any) -> None:
         settings, problems = EditorSettings.from_lsp(raw)
@@ -602,7 +644,7 @@ class QwenLanguageServer(LanguageServer):
 
         return await models_feature.list_models(
             cfg,
-            oauth_signed_in=oauth_creds_path(self.home).is_file(),
+            oauth_signed_in=cfg.oauth.signed_in if cfg.oauth is not None else False,
             endpoint=endpoint,
             lister=lister,
         )
@@ -610,6 +652,8 @@ class QwenLanguageServer(LanguageServer):
     async def aclose(self) -> None:
         if self._watch_task is not None:
             self._watch_task.cancel()
+        if self._oauth is not None:
+            await self._oauth.aclose()
         if self._client is not None:
             await self._client.aclose()
 
@@ -764,7 +808,7 @@ async def qwen_chat(
         )
         try:
             outcome = await stream_answer(
-                ls.client, request, progress, session_id=session.id
+                ls.client_for(endpoint), request, progress, session_id=session.id
             )
         except LLMError as exc:
             raise status_feature.explain_failure(exc, cfg) from None
@@ -779,6 +823,34 @@ async def qwen_chat(
 
 # Sign-in: qwen.auth and qwen.logout. The flows live in qwen_ls/auth; the handlers
 # below only convert arguments, pick the folder and report progress.
+
+
+@server.command("qwen.auth")
+async def qwen_auth(
+    ls: QwenLanguageServer, params: types.ExecuteCommandParams
+) -> dict[str, Any]:
+    # Before anything could log or echo it, even a malformed call.
+    for argument in params.arguments or []:
+        if isinstance(argument, dict) and isinstance(argument.get("apiKey"), str):
+            remember_secret(argument["apiKey"])
+            remember_secret(argument["apiKey"].strip())
+
+    async def work() -> dict[str, Any]:
+        args = parse_args(AuthArgs, params.arguments)
+        return await signin_feature.sign_in(ls, args, params.work_done_token)
+
+    return _redacted(await ls.run_request(work))
+
+
+@server.command("qwen.logout")
+async def qwen_logout(
+    ls: QwenLanguageServer, params: types.ExecuteCommandParams
+) -> dict[str, Any]:
+    async def work() -> dict[str, Any]:
+        args = parse_args(LogoutArgs, params.arguments)
+        return await signin_feature.sign_out(ls, args)
+
+    return _redacted(await ls.run_request(work))
 
 
 # Models: qwen.listModels and qwen.selectModel. Listing and persisting live in
@@ -965,7 +1037,7 @@ async def qwen_edit(
         )
         try:
             outcome = await stream_answer(
-                ls.client, request, progress, session_id=session.id
+                ls.client_for(endpoint), request, progress, session_id=session.id
             )
         except LLMError as exc:
             raise status_feature.explain_failure(exc, cfg) from None

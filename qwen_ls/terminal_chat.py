@@ -25,12 +25,19 @@ MAX_FILE_CHARS = 200_000
 START_TIMEOUT = 30.0
 
 
-class TerminalClient(LanguageClient):
+class ServerClient(LanguageClient):
+    """A client of a qwen-ls subprocess that keeps the end of its stderr."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, __version__)
+        self.stderr_tail: list[str] = []
+
+
+class TerminalClient(ServerClient):
     def __init__(self, show_reasoning: bool) -> None:
-        super().__init__("qwen-ls-chat", __version__)
+        super().__init__("qwen-ls-chat")
         self.show_reasoning = show_reasoning
         self.printed: list[str] = []
-        self.stderr_tail: list[str] = []
         self.stopped_by: str | None = None  # "interrupt" or "closed pipe"
 
     def stop_chat(self, reason: str) -> None:
@@ -103,7 +110,7 @@ async def _ask_in_terminal(
     return None
 
 
-async def _drain_stderr(client: TerminalClient, stream: Any, echo: bool) -> None:
+async def drain_stderr(client: ServerClient, stream: Any, echo: bool) -> None:
     while line := await stream.readline():
         text = line.decode("utf-8", "replace").rstrip("\n")
         client.stderr_tail = [*client.stderr_tail[-19:], text]
@@ -153,7 +160,7 @@ async def run_chat(args: argparse.Namespace) -> int:
     server = client._server
     assert server is not None and server.stderr is not None
     drain = asyncio.ensure_future(
-        _drain_stderr(client, server.stderr, echo=bool(args.verbose))
+        drain_stderr(client, server.stderr, echo=bool(args.verbose))
     )
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from qwen_ls.config.cache import ConfigCache
 from qwen_ls.config.model import (
     EditorSettings,
+    OAuthStatus,
     Provider,
     ResolvedConfig,
     Source,
@@ -18,6 +19,7 @@ from qwen_ls.config.urls import chat_completions_url
 __all__ = [
     "ConfigCache",
     "EditorSettings",
+    "OAuthStatus",
     "Provider",
     "ResolvedConfig",
     "Source",

@@ -114,6 +114,26 @@ class Provider(BaseModel):
     source: Source
 
 
+class OAuthStatus(BaseModel):
+    """The Qwen OAuth sign-in as the server knows it at this moment; it is per user,
+    so every folder sees the same one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    creds_file: Path
+    signed_in: bool
+    """Credentials are present and not known to be rejected (an expired access
+    token with a refresh token still counts: it is refreshed on use)."""
+    base_url: str | None = None
+    """The endpoint the credentials are valid for (from ``resource_url``)."""
+    rejected: bool = False
+    """The endpoint or the token server refused these credentials."""
+    problem: str | None = None
+    """Why not signed in, or what else the user should know."""
+    pending: str | None = None
+    """A sign-in waiting for the user's approval in the browser, in words."""
+
+
 class ResolvedConfig(BaseModel):
     """The effective configuration of one workspace folder (or of no folder)."""
 
@@ -136,6 +156,9 @@ class ResolvedConfig(BaseModel):
     workspace_settings_path: Path | None
     problems: list[str]
     watched_files: list[Path]
+    oauth: OAuthStatus | None = None
+    """Attached by the server (not by resolution): the state of the Qwen OAuth
+    sign-in, which depends on tokens and refreshes rather than on files alone."""
 
     def masked_api_key(self) -> str | None:
         """The API key masked for display, or None when there is none."""

@@ -154,3 +154,26 @@ def _describe(exc: ValidationError) -> str:
 
 
 ScopeName = Literal["workspace", "user"]
+
+
+# Sign-in: qwen.auth and qwen.logout.
+
+AuthMethod = Literal["qwen-oauth", "openai", "coding-plan"]
+
+
+class AuthArgs(_Args):
+    method: AuthMethod | None = None
+    # Checked by qwen_ls.auth.validate_api_key, whose messages say what is wrong
+    # without quoting the key.
+    api_key: str | None = Field(default=None, alias="apiKey", repr=False)
+    base_url: str | None = Field(
+        default=None, alias="baseUrl", max_length=MAX_URI_CHARS
+    )
+    model: str | None = Field(default=None, min_length=1, max_length=MAX_ID_CHARS)
+    uri: str | None = Field(default=None, max_length=MAX_URI_CHARS)
+    scope: ScopeName | None = None
+
+
+class LogoutArgs(_Args):
+    uri: str | None = Field(default=None, max_length=MAX_URI_CHARS)
+    scope: ScopeName | None = None

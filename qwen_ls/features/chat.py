@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from qwen_ls.llm import (
-    ChatClient,
     ChatRequest,
     Finish,
     LLMError,
     ReasoningDelta,
     Retrying,
+    StreamEvent,
     TextDelta,
     Usage,
 )
@@ -26,6 +27,12 @@ SYSTEM_PROMPT = (
     "Answer precisely and briefly. When you show code, use fenced code blocks "
     "with the language name."
 )
+
+
+class ChatStreamer(Protocol):
+    """A ChatClient, or one that adds credentials (features/oauth_chat.py)."""
+
+    def stream_chat(self, req: ChatRequest) -> AsyncIterator[StreamEvent]: ...
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ def user_message(prompt: str, context: CodeContext | None) -> str:
 
 
 async def stream_answer(
-    client: ChatClient,
+    client: ChatStreamer,
     request: ChatRequest,
     progress: RequestProgress,
     *,
@@ -120,7 +127,7 @@ async def stream_answer(
 
 
 async def _consume(
-    client: ChatClient,
+    client: ChatStreamer,
     request: ChatRequest,
     progress: RequestProgress,
     outcome: ChatOutcome,

@@ -326,6 +326,7 @@ class ChatClient:
                     f"{human_duration(error.retry_after)}",
                     status=error.status,
                     retry_after=error.retry_after,
+                    code=error.code,
                 )
             return error.retry_after
         return min(backoff(retries + 1, self.retry_base_delay), self.max_retry_wait)

@@ -129,13 +129,16 @@ def http_error(
     detail = f": {message}" if message else " (empty body)"
 
     if status in (401, 403):
-        return AuthError(f"HTTP {status} from {host_label(url)}{detail}", status=status)
+        return AuthError(
+            f"HTTP {status} from {host_label(url)}{detail}", status=status, code=code
+        )
 
     if status == 429:
         return RateLimitError(
             f"rate limited by {host_label(url)} (HTTP 429){detail}",
             status=status,
             retry_after=retry_after,
+            code=code,
         )
 
     if status == 404:

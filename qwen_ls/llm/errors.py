@@ -17,7 +17,8 @@ class LLMError(Exception):
 
     ``str(error)`` is a message a person can act on; it never contains an API key,
     token or Authorization value. ``partial_text`` is the answer text streamed before
-    the failure (empty when nothing arrived).
+    the failure (empty when nothing arrived). ``code`` is the provider's error code
+    and type (e.g. ``insufficient_quota``) when its answer had one.
     """
 
     kind: Kind = "server"
@@ -29,12 +30,14 @@ class LLMError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
         partial_text: str = "",
+        code: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.retry_after = retry_after
         self.partial_text = partial_text
+        self.code = code
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, status={self.status!r})"

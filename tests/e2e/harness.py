@@ -32,7 +32,9 @@ class QwenTestClient(LanguageClient):
         ] = lambda params: None
         self.edits: list[types.ApplyWorkspaceEditParams] = []
         self.apply_edit_result = True
-        self.show_document_result = True
+        self.show_document_result: bool | Exception | None = True
+        """True/False: the answer; an exception: an error answer; None: none."""
+        self.show_document_gate = asyncio.Event()
         self.registrations: dict[str, types.Registration] = {}
         self.unregistered: list[str] = []
         self._partial_counter = 0
@@ -116,11 +118,16 @@ def make_client() -> QwenTestClient:
         ls.statuses.append(_plain(params))
 
     @client.feature(types.WINDOW_SHOW_DOCUMENT)
-    def on_show_document(
+    async def on_show_document(
         ls: QwenTestClient, params: types.ShowDocumentParams
     ) -> types.ShowDocumentResult:
         ls.shown_documents.append(params)
-        return types.ShowDocumentResult(success=ls.show_document_result)
+        behaviour = ls.show_document_result
+        if isinstance(behaviour, Exception):
+            raise behaviour  # answered as a JSON-RPC error
+        if behaviour is None:  # no answer until the session ends
+            await ls.show_document_gate.wait()
+        return types.ShowDocumentResult(success=bool(behaviour))
 
     @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
     def on_message_request(
@@ -202,6 +209,7 @@ async def lsp_session(
                 )
             )
         yield client
+        client.show_document_gate.set()
         if initialize:
             await asyncio.wait_for(client.shutdown_session(), 15)
     finally:

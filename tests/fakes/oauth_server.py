@@ -173,6 +173,9 @@ class FakeOAuth:
         self._serial = 0
         self._pending_served = 0
         self.refresh_delay = 0.0
+        self.resource_url: str | None = "portal.qwen.ai"
+        """``resource_url`` of the default token answers; end-to-end tests that
+        chat afterwards point it at a loopback server."""
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -275,7 +278,7 @@ class FakeOAuth:
                 self.approve_after is not None
                 and self._pending_served >= self.approve_after
             ):
-                return tokens()
+                return tokens(resource_url=self.resource_url)
             self._pending_served += 1
             return oauth_error("authorization_pending")
         if key == "refresh_token":
@@ -286,7 +289,9 @@ class FakeOAuth:
             serial, self._serial = self._serial, self._serial + 1
             self._valid_refresh.add(f"rt-test-{serial:04d}")
             answer = tokens(
-                access=f"at-test-{serial:04d}", refresh=f"rt-test-{serial:04d}"
+                access=f"at-test-{serial:04d}",
+                refresh=f"rt-test-{serial:04d}",
+                resource_url=self.resource_url,
             )
             answer.delay = self.refresh_delay
             return answer
