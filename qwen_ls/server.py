@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
 import httpx
@@ -65,10 +65,13 @@ from qwen_ls.features.oauth_chat import OAuthChatClient
 from qwen_ls.features.positions import DocumentText, SyncedWorkspace
 from qwen_ls.features.sessions import SessionStore, UnknownSession
 from qwen_ls.features.watchers import file_watchers
-from qwen_ls.llm import ChatClient, ChatRequest, ConfigError, LLMError
+from qwen_ls.llm import ChatRequest, ConfigError, LLMError
 from qwen_ls.llm.transport import RoutingTransport
 from qwen_ls.log import redact, remember_secret
 from qwen_ls.progress import RequestProgress
+
+if TYPE_CHECKING:
+    from qwen_ls.llm import ChatClient
 
 logger = logging.getLogger(__name__)
 
@@ -251,6 +254,8 @@ class QwenLanguageServer(LanguageServer):
     def client(self) -> ChatClient:
         """One HTTP client (one connection pool) for every folder, made on first use."""
         if self._client is None:
+            from qwen_ls.llm.client import ChatClient  # httpx: loaded by the first chat
+
             self._client = ChatClient(
                 idle_timeout=self.idle_timeout, environ=self.environ
             )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .client import ChatClient
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AuthError,
     BadResponseError,
@@ -22,6 +23,20 @@ from .events import (
     TextDelta,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from .client import ChatClient
+
+
+def __getattr__(name: str) -> Any:
+    # The client needs httpx, whose import costs about as much as the rest of the
+    # server's start-up beyond pygls: only the first chat pays for it.
+    if name == "ChatClient":
+        from .client import ChatClient
+
+        return ChatClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AuthError",
