@@ -1,0 +1,1 @@
+"""Benchmarks of qwen-ls beside their baselines: `python -m benchmarks --help`."""

@@ -1,0 +1,112 @@
+"""The benchmark keeps working: a smoke run with tiny sizes (`--quick`), and the
+start-up stays free of the modules that only chats need."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ROWS = [
+    "start: spawn to InitializeResult",
+    "first delta: command to first partial result",
+    "throughput: 1,000-token stream, no delay",
+    "5 concurrent chats, 50 tokens each",
+    "cancel: progress cancel to upstream closed",
+    "memory: RSS after initialize",
+    "memory: growth after 20 chats",
+    "first delta, first chat after start",
+]
+
+
+def test_quick_run_measures_every_row() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    report = json.loads(done.stdout)
+    assert report["repeat"] == 1
+    assert report["machine"]["cores"] >= 1
+    rows = {row["name"]: row for row in report["rows"]}
+    assert sorted(rows) == sorted(ROWS)
+    for row in rows.values():
+        assert row["value"] > 0 or row["name"].startswith("memory: growth"), row
+        assert row["passed"] in (True, False, None)
+    # Targets whose outcome does not depend on the machine's load.
+    assert rows["memory: growth after 20 chats"]["value"] < 5
+    assert rows["cancel: progress cancel to upstream closed"]["value"] < 1000
+
+
+def test_table_names_machine_rows_and_verdicts() -> None:
+    from benchmarks.run import Report, Row, format_table
+
+    report = Report(
+        {"cores": 2, "python": "CPython 3.11.7", "system": "Linux", "load": 0.5},
+        5,
+        {},
+        [
+            Row("start: spawn to InitializeResult", "ms", 300, 280, "ratio", 1.2),
+            Row(
+                "first delta: command to first partial result",
+                "ms",
+                9,
+                1,
+                "overhead",
+                5,
+            ),
+            Row(
+                "throughput: 20,000-token stream, no delay",
+                "tokens/s",
+                40_000,
+                50_000,
+                "ratio",
+                0.8,
+                higher_is_better=True,
+            ),
+            Row(
+                "cancel: progress cancel to upstream closed",
+                "ms",
+                2.5,
+                None,
+                "value",
+                50,
+            ),
+        ],
+    )
+
+    lines = format_table(report).splitlines()
+
+    assert lines[0].startswith("qwen-ls benchmark: 2 cores, CPython 3.11.7")
+    assert "medians of 5 runs" in lines[0]
+    start = next(line for line in lines if line.startswith("start:"))
+    assert start.split()[-4:] == ["ratio", "<=", "1.2", "PASS"]
+    assert "ratio 1.07" in start
+    first = next(line for line in lines if line.startswith("first delta:"))
+    assert "overhead +8.00 ms" in first and first.endswith("FAIL")
+    throughput = next(line for line in lines if line.startswith("throughput"))
+    assert "40,000 tokens/s" in throughput and "ratio 0.80" in throughput
+    assert throughput.endswith("PASS")
+
+
+def test_starting_the_server_does_not_load_what_only_chats_need() -> None:
+    code = (
+        "import sys, qwen_ls.server; "
+        "print(sorted(m for m in ('httpx', 'httpcore', 'certifi') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", (
+        "import these where a chat or sign-in needs them, not at start-up "
+        "(see the start row of `python -m benchmarks`)"
+    )
