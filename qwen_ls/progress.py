@@ -59,7 +59,7 @@ class RequestProgress:
         self._report_handle: asyncio.TimerHandle | None = None
 
         self._last_partial = 0.0
-        self._pending: list[tuple[str, str]] = []
+        self._pending: list[tuple[str, list[str]]] = []
         self._partial_handle: asyncio.TimerHandle | None = None
         self._partial_extra: dict[str, Any] = {}
 
@@ -134,9 +134,9 @@ class RequestProgress:
             return
         self._partial_extra = extra
         if self._pending and self._pending[-1][0] == key:
-            self._pending[-1] = (key, self._pending[-1][1] + text)
+            self._pending[-1][1].append(text)  # joined once, when sent
         else:
-            self._pending.append((key, text))
+            self._pending.append((key, [text]))
         if self._partial_handle is not None:
             return
         wait = self._last_partial + PARTIAL_INTERVAL - time.monotonic()
@@ -152,11 +152,11 @@ class RequestProgress:
         if self._partial_token is None:
             return
         pending, self._pending = self._pending, []
-        for key, text in pending:
+        for key, texts in pending:
             self._server.progress(
                 types.ProgressParams(
                     token=self._partial_token,
-                    value={**self._partial_extra, key: text},
+                    value={**self._partial_extra, key: "".join(texts)},
                 )
             )
         self._last_partial = time.monotonic()

@@ -136,12 +136,16 @@ async def _consume(
     text_parts: list[str] = []
     reasoning_parts: list[str] = []
     extra = {"sessionId": session_id}
+
+    def live_status() -> str:
+        return "".join(text_parts[-20:])
+
     try:
         async for event in client.stream_chat(request):
             if isinstance(event, TextDelta):
                 text_parts.append(event.text)
                 progress.partial("delta", event.text, **extra)
-                progress.report_lazy(lambda: "".join(text_parts[-20:]))
+                progress.report_lazy(live_status)
             elif isinstance(event, ReasoningDelta):
                 reasoning_parts.append(event.text)
                 progress.partial("reasoning", event.text, **extra)

@@ -192,12 +192,13 @@ class ChunkDecoder:
         events: list[StreamEvent] = []
         delta = choice.get("delta")
         if isinstance(delta, dict):
-            reasoning = _text(delta.get("reasoning_content") or delta.get("reasoning"))
-            if reasoning:
+            # Called for every token: `_text` only for values that are not plain.
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning and (reasoning := _text(reasoning)):
                 self._reasoning = True
                 events.append(ReasoningDelta(reasoning))
-            content = _text(delta.get("content"))
-            if content:
+            content = delta.get("content")
+            if content and (type(content) is str or (content := _text(content))):
                 self._parts.append(content)
                 events.append(TextDelta(content))
         reason = choice.get("finish_reason")
