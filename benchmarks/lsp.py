@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -87,9 +86,8 @@ class LspProcess:
         with contextlib.suppress(LspError):
             await self.request("$/bench/ping")
 
-    async def initialize(self, folder: Path, options: Any = None) -> float:
-        """Send initialize (and initialized); seconds until the InitializeResult."""
-        started = time.perf_counter()
+    async def initialize(self, folder: Path, options: Any = None) -> None:
+        """Send initialize, and initialized once the InitializeResult is in."""
         await self.request(
             "initialize",
             {
@@ -100,9 +98,7 @@ class LspProcess:
                 "initializationOptions": options,
             },
         )
-        took = time.perf_counter() - started
         self.notify("initialized", {})
-        return took
 
     async def close(self, timeout: float = 10.0) -> None:
         try:

@@ -59,6 +59,19 @@ class Sizes:
     growth_chats: int = 1_000
     warmup_chats: int = 20
 
+    # Short rows get more runs: a spawn or a first delta is easily disturbed.
+    @property
+    def start_runs(self) -> int:
+        return 2 * self.repeat
+
+    @property
+    def first_delta_runs(self) -> int:
+        return max(4 * self.repeat, 5)
+
+    @property
+    def cancel_runs(self) -> int:
+        return max(self.repeat, 3)
+
 
 QUICK = Sizes(
     repeat=1,
@@ -79,7 +92,7 @@ class Row:
     compare: str  # "ratio", "overhead" or "value"
     limit: float | None  # None: shown for information only
     higher_is_better: bool = False
-    note: str = ""
+    note: str = ""  # printed under the table
 
     @property
     def measure(self) -> float:
@@ -103,13 +116,8 @@ class Row:
 @dataclass
 class Report:
     machine: dict[str, Any]
-    repeat: int
-    sizes: dict[str, int]
+    sizes: Sizes
     rows: list[Row] = field(default_factory=list)
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 async def alternate(
@@ -189,7 +197,7 @@ class Bench:
 
     # One chat through qwen-ls, one plain read of the endpoint
 
-    async def chat(self, lsp: LspProcess, tokens: int, *, check: bool = True) -> Timing:
+    async def chat(self, lsp: LspProcess, tokens: int) -> Timing:
         token = f"p{next(self._tokens)}"
         parts: list[str] = []
         times: list[float] = []
@@ -214,13 +222,13 @@ class Bench:
             )
         finally:
             del lsp.progress[token]
-        if check and not ("".join(parts) == result["text"] == answer(tokens)):
+        if not ("".join(parts) == result["text"] == answer(tokens)):
             raise AssertionError("qwen-ls lost or repeated a delta")
         return Timing(started, times[0], times[-1])
 
-    def request_body(self, tokens: int, delay_ms: int = 0) -> dict[str, Any]:
+    def request_body(self, tokens: int) -> dict[str, Any]:
         return {
-            "model": model_name(tokens, delay_ms),
+            "model": model_name(tokens),
             "messages": [
                 {"role": "system", "content": SYSTEM},
                 {"role": "user", "content": PROMPT},
@@ -258,9 +266,11 @@ class Bench:
 
     async def start_rows(self, sizes: Sizes) -> list[Row]:
         async def qwen() -> tuple[float, float, float]:
+            started = time.perf_counter()
             lsp = await self.spawn_qwen()
             try:
-                took = await lsp.initialize(self.workspace)
+                await lsp.initialize(self.workspace)
+                took = time.perf_counter() - started
                 await lsp.ping()
                 rss = lsp.rss_mb()
                 cold = await self.chat(lsp, sizes.first_delta_tokens)
@@ -269,9 +279,11 @@ class Bench:
                 await lsp.close()
 
         async def minimal() -> tuple[float, float, float]:
+            started = time.perf_counter()
             lsp = await self.spawn_minimal()
             try:
-                took = await lsp.initialize(self.workspace)
+                await lsp.initialize(self.workspace)
+                took = time.perf_counter() - started
                 await lsp.ping()
                 return took, lsp.rss_mb(), 0.0
             finally:
@@ -279,32 +291,32 @@ class Bench:
 
         await qwen()  # fills the bytecode cache and the disk cache, unmeasured
         await minimal()
-        ours, base = await alternate(qwen, minimal, sizes.repeat)
+        ours, base = await alternate(qwen, minimal, sizes.start_runs)
         return [
             Row(
                 "start: spawn to InitializeResult",
                 "ms",
-                median([o[0] for o in ours]) * 1000,
-                median([b[0] for b in base]) * 1000,
+                statistics.median([o[0] for o in ours]) * 1000,
+                statistics.median([b[0] for b in base]) * 1000,
                 "ratio",
                 1.2,
             ),
             Row(
                 "memory: RSS after initialize",
                 "MB",
-                median([o[1] for o in ours]),
-                median([b[1] for b in base]),
+                statistics.median([o[1] for o in ours]),
+                statistics.median([b[1] for b in base]),
                 "ratio",
                 1.5,
             ),
             Row(
                 "first delta, first chat after start",
                 "ms",
-                median([o[2] for o in ours]) * 1000,
+                statistics.median([o[2] for o in ours]) * 1000,
                 None,
                 "value",
                 None,
-                note="loads the chat modules",
+                note="first chat after start: includes loading the HTTP client",
             ),
         ]
 
@@ -329,13 +341,13 @@ class Bench:
         ours, base = await alternate(
             lambda: self.chat(lsp, n),
             lambda: self.plain_read(n),
-            max(sizes.repeat * 4, 5),
+            sizes.first_delta_runs,
         )
         return Row(
             "first delta: command to first partial result",
             "ms",
-            median([t.to_first for t in ours]) * 1000,
-            median([t.to_first for t in base]) * 1000,
+            statistics.median([t.to_first for t in ours]) * 1000,
+            statistics.median([t.to_first for t in base]) * 1000,
             "overhead",
             5.0,
         )
@@ -348,8 +360,8 @@ class Bench:
         return Row(
             f"throughput: {n:,}-token stream, no delay",
             "tokens/s",
-            n / median([t.to_last for t in ours]),
-            n / median([t.to_last for t in base]),
+            n / statistics.median([t.to_last for t in ours]),
+            n / statistics.median([t.to_last for t in base]),
             "ratio",
             0.8,
             higher_is_better=True,
@@ -371,8 +383,8 @@ class Bench:
         return Row(
             f"{count} concurrent chats, {n} tokens each",
             "wall s",
-            median(ours),
-            median(base),
+            statistics.median(ours),
+            statistics.median(base),
             "ratio",
             1.5,
         )
@@ -411,11 +423,11 @@ class Bench:
                 await asyncio.sleep(0.005)
             return closes[-1] - cancelled_at
 
-        times = [await once() for _ in range(max(sizes.repeat, 3))]
+        times = [await once() for _ in range(sizes.cancel_runs)]
         return Row(
             "cancel: progress cancel to upstream closed",
             "ms",
-            median(times) * 1000,
+            statistics.median(times) * 1000,
             None,
             "value",
             50.0,
@@ -449,7 +461,8 @@ class Bench:
             base,
             "value",
             5.0,
-            note="baseline: as many no-op commands",
+            note=f"growth: RSS after the chats minus RSS after {sizes.warmup_chats} "
+            "warm-up chats; baseline: as many no-op commands to the minimal server",
         )
 
 
@@ -485,12 +498,12 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "system": f"{platform.system()} {platform.release()}",
-        "load": round(os.getloadavg()[0], 2),
+        "load_start": round(os.getloadavg()[0], 2),
     }
 
 
 async def run(sizes: Sizes, progress: Callable[[str], None]) -> Report:
-    report = Report(machine(), sizes.repeat, asdict(sizes))
+    report = Report(machine(), sizes)
     with tempfile.TemporaryDirectory(prefix="qwen-ls-bench-") as tmp:
         async with endpoint() as base_url:
             bench = Bench(Path(tmp), base_url)
@@ -518,6 +531,7 @@ async def run(sizes: Sizes, progress: Callable[[str], None]) -> Report:
                 raise
             finally:
                 await bench.http.aclose()
+    report.machine["load_end"] = round(os.getloadavg()[0], 2)
     return report
 
 
@@ -562,7 +576,7 @@ def _target(row: Row) -> str:
 
 
 def format_table(report: Report) -> str:
-    m = report.machine
+    m, sizes = report.machine, report.sizes
     rows = sorted(
         report.rows,
         key=lambda r: next(i for i, p in enumerate(ORDER) if p in r.name),
@@ -583,9 +597,9 @@ def format_table(report: Report) -> str:
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     lines = [
         f"qwen-ls benchmark: {m['cores']} cores, {m['python']}, {m['system']}, "
-        f"load {m['load']} at start; medians of {report.repeat} runs "
-        f"(first delta: {max(report.repeat * 4, 5)}, cancel: {max(report.repeat, 3)}, "
-        "growth: 1)",
+        f"load {m['load_start']} to {m['load_end']}; medians of {sizes.repeat} runs "
+        f"(start and memory: {sizes.start_runs}, first delta: "
+        f"{sizes.first_delta_runs}, cancel: {sizes.cancel_runs}, growth: 1)",
     ]
     for i, r in enumerate(table):
         cells = (c.ljust(w) for c, w in zip(r, widths, strict=True))
@@ -597,6 +611,7 @@ def format_table(report: Report) -> str:
         "(benchmarks/minimal_server.py); streaming rows, plain httpx reads in the "
         "benchmark process (aiter_lines + json.loads)"
     )
+    lines += [row.note for row in rows if row.note]
     return "\n".join(lines)
 
 
@@ -609,8 +624,8 @@ def to_json(report: Report) -> str:
     return json.dumps(
         {
             "machine": report.machine,
-            "repeat": report.repeat,
-            "sizes": report.sizes,
+            "repeat": report.sizes.repeat,
+            "sizes": asdict(report.sizes),
             "rows": rows,
         },
         indent=2,

@@ -46,12 +46,12 @@ def test_quick_run_measures_every_row() -> None:
 
 
 def test_table_names_machine_rows_and_verdicts() -> None:
-    from benchmarks.run import Report, Row, format_table
+    from benchmarks.run import Report, Row, Sizes, format_table
 
+    machine = {"cores": 2, "python": "CPython 3.11.7", "system": "Linux"}
     report = Report(
-        {"cores": 2, "python": "CPython 3.11.7", "system": "Linux", "load": 0.5},
-        5,
-        {},
+        {**machine, "load_start": 0.5, "load_end": 0.7},
+        Sizes(repeat=5),
         [
             Row("start: spawn to InitializeResult", "ms", 300, 280, "ratio", 1.2),
             Row(
@@ -85,7 +85,7 @@ def test_table_names_machine_rows_and_verdicts() -> None:
     lines = format_table(report).splitlines()
 
     assert lines[0].startswith("qwen-ls benchmark: 2 cores, CPython 3.11.7")
-    assert "medians of 5 runs" in lines[0]
+    assert "load 0.5 to 0.7; medians of 5 runs (start and memory: 10," in lines[0]
     start = next(line for line in lines if line.startswith("start:"))
     assert start.split()[-4:] == ["ratio", "<=", "1.2", "PASS"]
     assert "ratio 1.07" in start
