@@ -13,13 +13,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from qwen_ls.auth.oauth import TokenResponse
 from qwen_ls.config.edit import atomic_write
 from qwen_ls.log import remember_secret
+
+if TYPE_CHECKING:
+    from qwen_ls.auth.oauth import TokenResponse
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from qwen_ls.auth.apikey import (
@@ -20,7 +20,10 @@ from qwen_ls.auth.apikey import (
 )
 from qwen_ls.config import ResolvedConfig
 from qwen_ls.config.settings import get
-from qwen_ls.llm import ChatClient, LLMError
+from qwen_ls.llm import LLMError
+
+if TYPE_CHECKING:
+    from qwen_ls.llm import ChatClient
 
 logger = logging.getLogger(__name__)
 
