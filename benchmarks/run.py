@@ -59,9 +59,14 @@ class Sizes:
     growth_chats: int = 1_000
     warmup_chats: int = 20
 
-    # Short rows get more runs: a spawn or a first delta is easily disturbed.
+    # Short rows get more runs: a spawn, a first delta or a stream of a third of a
+    # second is easily disturbed by other work on the machine.
     @property
     def start_runs(self) -> int:
+        return 2 * self.repeat
+
+    @property
+    def throughput_runs(self) -> int:
         return 2 * self.repeat
 
     @property
@@ -355,7 +360,7 @@ class Bench:
     async def throughput_row(self, lsp: LspProcess, sizes: Sizes) -> Row:
         n = sizes.throughput_tokens
         ours, base = await alternate(
-            lambda: self.chat(lsp, n), lambda: self.plain_read(n), sizes.repeat
+            lambda: self.chat(lsp, n), lambda: self.plain_read(n), sizes.throughput_runs
         )
         return Row(
             f"throughput: {n:,}-token stream, no delay",
@@ -599,7 +604,8 @@ def format_table(report: Report) -> str:
         f"qwen-ls benchmark: {m['cores']} cores, {m['python']}, {m['system']}, "
         f"load {m['load_start']} to {m['load_end']}; medians of {sizes.repeat} runs "
         f"(start and memory: {sizes.start_runs}, first delta: "
-        f"{sizes.first_delta_runs}, cancel: {sizes.cancel_runs}, growth: 1)",
+        f"{sizes.first_delta_runs}, throughput: {sizes.throughput_runs}, cancel: "
+        f"{sizes.cancel_runs}, growth: 1)",
     ]
     for i, r in enumerate(table):
         cells = (c.ljust(w) for c, w in zip(r, widths, strict=True))
