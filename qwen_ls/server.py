@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
-import httpx
 from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
@@ -28,7 +27,6 @@ from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
 from qwen_ls import __version__
-from qwen_ls.auth.session import OAuthSession
 from qwen_ls.config import ConfigCache, EditorSettings, ResolvedConfig
 from qwen_ls.config.edit import SettingsNotWritable, set_setting
 from qwen_ls.features import code_actions as actions_feature
@@ -61,16 +59,15 @@ from qwen_ls.features.context import (
     document_for,
     language_of,
 )
-from qwen_ls.features.oauth_chat import OAuthChatClient
 from qwen_ls.features.positions import DocumentText, SyncedWorkspace
 from qwen_ls.features.sessions import SessionStore, UnknownSession
 from qwen_ls.features.watchers import file_watchers
 from qwen_ls.llm import ChatRequest, ConfigError, LLMError
-from qwen_ls.llm.transport import RoutingTransport
 from qwen_ls.log import redact, remember_secret
 from qwen_ls.progress import RequestProgress
 
 if TYPE_CHECKING:
+    from qwen_ls.auth.session import OAuthSession
     from qwen_ls.llm import ChatClient
 
 logger = logging.getLogger(__name__)
@@ -265,6 +262,12 @@ class QwenLanguageServer(LanguageServer):
     def oauth(self) -> OAuthSession:
         """The Qwen OAuth sign-in, per user and so shared by every folder."""
         if self._oauth is None:
+            # httpx: loaded by the first sign-in or OAuth chat, not at start.
+            import httpx
+
+            from qwen_ls.auth.session import OAuthSession
+            from qwen_ls.llm.transport import RoutingTransport
+
             environ = self.environ
             self._oauth = OAuthSession(
                 self.home,
@@ -278,6 +281,8 @@ class QwenLanguageServer(LanguageServer):
     def client_for(self, endpoint: status_feature.Endpoint) -> ChatStreamer:
         """The client that sends a chat to ``endpoint`` with its credentials."""
         if endpoint.auth_type == status_feature.QWEN_OAUTH:
+            from qwen_ls.features.oauth_chat import OAuthChatClient
+
             return OAuthChatClient(self.client, self.oauth, self.signed_out)
         return self.client
 

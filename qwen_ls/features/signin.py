@@ -19,11 +19,8 @@ from qwen_ls.auth import (
     CODING_PLAN_ENV_KEY,
     CredentialsError,
     CredentialsNotSaved,
-    DeviceAuthorization,
     KeyNotStored,
     OAuthCredentials,
-    OAuthError,
-    QwenOAuth,
     credentials_from_token,
     validate_api_key,
     validate_coding_plan_key,
@@ -35,7 +32,6 @@ from qwen_ls.auth.scopes import (
     store_coding_plan_key,
     store_openai_key,
 )
-from qwen_ls.auth.session import OAuthBaseUrlError, OAuthSession
 from qwen_ls.config import ResolvedConfig
 from qwen_ls.config.edit import SettingsNotWritable
 from qwen_ls.config.urls import base_url_problem
@@ -60,6 +56,8 @@ from qwen_ls.log import remember_secret
 from qwen_ls.progress import RequestProgress
 
 if TYPE_CHECKING:
+    from qwen_ls.auth.oauth import DeviceAuthorization, OAuthError, QwenOAuth
+    from qwen_ls.auth.session import OAuthSession
     from qwen_ls.server import QwenLanguageServer
 
 logger = logging.getLogger(__name__)
@@ -166,6 +164,10 @@ async def oauth_sign_in(
     where: Target,
     work_done_token: types.ProgressToken | None,
 ) -> dict[str, Any]:
+    # The OAuth client needs httpx: loaded by the first sign-in, not at start.
+    from qwen_ls.auth.oauth import OAuthError
+    from qwen_ls.auth.session import OAuthBaseUrlError
+
     if args.api_key is not None:
         raise InvalidArguments("apiKey: Qwen OAuth takes no key; leave apiKey out")
     if args.base_url is not None:
