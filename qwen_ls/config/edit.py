@@ -17,13 +17,14 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from json5.loader import ModelLoader, loads
-from json5.model import JSONObject, Node, String
-from json5.utils import JSON5DecodeError
+from typing import TYPE_CHECKING, Any
 
 from qwen_ls.config.settings import parse_jsonc
+
+# json-five is imported by the first edit, where it is used: at start-up it would
+# cost about 25 ms and 3 MB, and most sessions never edit a settings file.
+if TYPE_CHECKING:
+    from json5.model import JSONObject, Node
 
 BOM = "\ufeff"
 _INDENT = re.compile(r"[ \t]*")
@@ -142,6 +143,10 @@ class _Document:
         return cls(path, text.removeprefix(BOM), bom)
 
     def _parse(self) -> None:
+        from json5.loader import ModelLoader, loads
+        from json5.model import JSONObject
+        from json5.utils import JSON5DecodeError
+
         self.root = None
         if not self.text.strip():
             return
@@ -169,6 +174,8 @@ class _Document:
     # -- edits ---------------------------------------------------------------
 
     def set(self, parts: list[str], value: Any) -> None:
+        from json5.model import JSONObject
+
         if self.root is None:
             member = {parts[0]: _nest(parts[1:], value)}
             self.text = self.text + _render(member, "", self) + self.newline
@@ -193,6 +200,8 @@ class _Document:
             obj = node
 
     def remove(self, parts: list[str]) -> bool:
+        from json5.model import JSONObject
+
         if self.root is None:
             return False
         obj = self.root
@@ -360,6 +369,8 @@ def _member(obj: JSONObject, name: str) -> tuple[Node, Node] | None:
 
 
 def _index(obj: JSONObject, name: str) -> int | None:
+    from json5.model import String
+
     # The last duplicate is the one JSON.parse keeps, so that is the one edited.
     for index in range(len(obj.keys) - 1, -1, -1):
         key = obj.keys[index]
