@@ -1,9 +1,8 @@
 """Interpreting the events of an OpenAI-style chat completion stream.
 
-:class:`EventSplitter` splits the byte stream into events (comments, ``data:`` with or
-without the space, CRLF or CR, reads cut anywhere); :class:`ChunkDecoder` turns each
-event's data into :class:`~qwen_ls.llm.events.StreamEvent` values and decides how the
-stream ended.
+httpx-sse splits the byte stream into events (comments, ``data:`` with or without the
+space, CRLF, reads cut anywhere); :class:`ChunkDecoder` turns each event's data into
+:class:`~qwen_ls.llm.events.StreamEvent` values and decides how the stream ended.
 """
 
 from __future__ import annotations
@@ -21,68 +20,6 @@ from .events import Finish, ReasoningDelta, StreamEvent, TextDelta, Usage
 TRUNCATED = "response truncated (connection closed)"
 REASONING_ONLY = "model returned reasoning but no answer"
 EMPTY_ANSWER = "model returned an empty answer"
-
-
-_BOM = b"\xef\xbb\xbf"
-
-
-class EventSplitter:
-    """The events of a ``text/event-stream`` body, fed as it arrives.
-
-    Follows the WHATWG rules: the stream is UTF-8 whatever the charset parameter
-    says, and a leading BOM is skipped; lines end with CRLF, LF or CR; lines that
-    start with ``:`` are comments; ``data`` lines of one event are joined with
-    newlines; a blank line ends the event; an event without data is dropped, as is
-    an event the stream ends in the middle of. Only ``event`` and ``data`` fields
-    matter to a chat completion stream; ``id`` and ``retry`` are ignored.
-
-    Written for speed: a fast local model sends thousands of events a second, and
-    httpx-sse's per-line generators cost as much as the JSON decoding of each event.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._at_start = True
-        self._skip_lf = False
-        self._event = ""
-        self._data: list[str] = []
-
-    def feed(self, chunk: bytes) -> list[tuple[str, str]]:
-        """The ``(event type, data)`` of each event completed by ``chunk``."""
-        if self._skip_lf and chunk:
-            self._skip_lf = False
-            if chunk[:1] == b"\n":
-                chunk = chunk[1:]
-        buffer = self._buffer + chunk
-        if self._at_start:
-            if len(buffer) < len(_BOM) and _BOM.startswith(buffer):
-                self._buffer = buffer
-                return []
-            self._at_start = False
-            if buffer.startswith(_BOM):
-                buffer = buffer[len(_BOM) :]
-        if b"\r" in buffer:
-            # A CR at the end ends its line now; an LF opening the next chunk
-            # belongs to it.
-            self._skip_lf = buffer.endswith(b"\r")
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        *lines, self._buffer = buffer.split(b"\n")
-
-        events: list[tuple[str, str]] = []
-        for line in lines:
-            if not line:
-                if self._data:
-                    events.append((self._event or "message", "\n".join(self._data)))
-                self._event, self._data = "", []
-                continue
-            name, _, value = line.partition(b":")
-            if value[:1] == b" ":
-                value = value[1:]
-            if name == b"data":
-                self._data.append(value.decode("utf-8", "replace"))
-            elif name == b"event":
-                self._event = value.decode("utf-8", "replace")
-        return events
 
 
 def _text(value: Any) -> str:

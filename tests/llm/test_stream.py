@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
+from httpx_sse import aconnect_sse
 
 from qwen_ls.llm import (
     BadResponseError,
@@ -212,6 +214,24 @@ async def test_leading_byte_order_mark_is_skipped(
     )
 
     assert (await run(client, req)).text == "Hello"
+
+
+async def test_httpx_sse_still_needs_the_utf8_workaround(fake: FakeOpenAI) -> None:
+    """When this fails, httpx-sse decodes as the SSE spec says and the
+    ``response.encoding`` override in the client can go."""
+    latin1 = {"Content-Type": "text/event-stream; charset=iso-8859-1"}
+    fake.script(
+        sse([delta("ü")], headers=latin1, finish_reason=None),
+        sse([b"\xef\xbb\xbf", delta("first")], finish_reason=None),
+    )
+    seen = []
+    async with httpx.AsyncClient() as client:
+        for _ in range(2):
+            async with aconnect_sse(client, "POST", fake.chat_url) as source:
+                seen.append([e.data async for e in source.aiter_sse()])
+
+    assert "ü" not in seen[0][0]  # decoded as latin-1
+    assert seen[1] == ["[DONE]"]  # the event after the BOM is lost
 
 
 async def test_empty_choices_null_content_and_usage_only_chunk(
