@@ -8,6 +8,7 @@ a key, a bearer token or URL credentials.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
@@ -114,8 +115,11 @@ def setup_logging(verbosity: int, log_file: str | None) -> None:
     """
     handler: logging.Handler
     if log_file:
-        Path(log_file).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(Path(log_file).expanduser(), encoding="utf-8")
+        path = Path(log_file).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # -vv logs hold LSP traffic (code, answers): readable by the user only.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        handler = logging.FileHandler(path, encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(

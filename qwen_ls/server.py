@@ -538,7 +538,9 @@ class QwenLanguageServer(LanguageServer):
             self._consents[key] = asking
             asking.add_done_callback(lambda _: self._consents.pop(key, None))
         if not await asyncio.shield(asking):
-            raise ConfigError(consent.refusal("you answered Don't allow"))
+            raise ConfigError(
+                consent.refusal("you answered Don't allow, or closed the question")
+            )
 
     async def _ask_consent(self, consent: guard_feature.Consent) -> bool:
         try:

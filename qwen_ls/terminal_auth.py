@@ -29,6 +29,7 @@ KEY_METHODS = ("openai", "coding-plan")
 class AuthClient(ServerClient):
     def __init__(self) -> None:
         super().__init__("qwen-ls-login")
+        self.shown: list[str] = []
 
 
 def _make_client() -> AuthClient:
@@ -36,6 +37,7 @@ def _make_client() -> AuthClient:
 
     @client.feature(types.WINDOW_SHOW_MESSAGE)
     def on_message(ls: AuthClient, params: types.ShowMessageParams) -> None:
+        ls.shown.append(params.message)
         print(f"qwen-ls: {params.message}", file=sys.stderr, flush=True)
 
     @client.feature(types.WINDOW_LOG_MESSAGE)
@@ -118,7 +120,9 @@ async def run_login(args: argparse.Namespace) -> int:
     if isinstance(result, int):
         return result
     for message in result.get("messages", []):
-        print(f"qwen-ls: {message}", file=sys.stderr)
+        # The server also shows them as messages: print each once.
+        if not any(message in shown for shown in result.get("_shown", [])):
+            print(f"qwen-ls: {message}", file=sys.stderr)
     if result.get("signedIn"):
         print(f"Signed in: {result.get('authType')}, model {result.get('model')}")
         return 0
@@ -172,7 +176,9 @@ async def _run(
         except (RuntimeError, asyncio.TimeoutError) as exc:
             tail = " | ".join(client.stderr_tail[-3:])
             return _fail(name, f"the server stopped unexpectedly ({exc}). {tail}")
-    return result if isinstance(result, dict) else {}
+    answer = dict(result) if isinstance(result, dict) else {}
+    answer["_shown"] = client.shown
+    return answer
 
 
 @contextlib.asynccontextmanager

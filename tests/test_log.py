@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,18 @@ def test_formatter_redacts_then_cuts_long_records() -> None:
     text = formatter.format(record)
     assert "abcdef" not in text
     assert len(text) < MAX_LOG_LINE + 100 and text.endswith("more characters)")
+
+
+def test_log_file_is_private(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    log = tmp_path / "logs" / "qwen-ls.log"
+    subprocess.run(
+        [sys.executable, "-m", "qwen_ls", "-v", "--log-file", str(log)],
+        input=b"",
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert log.exists() and (log.stat().st_mode & 0o777) == 0o600

@@ -360,7 +360,7 @@ class QwenOAuth:
         """The error for an answer that is neither success nor a known OAuth code."""
         body = answer.body
         if body is None:
-            return self._unexpected(answer)
+            return self._unexpected(answer, what)
         detail = _detail(body)
         if _discontinued(body):
             return OAuthError(
@@ -384,10 +384,13 @@ class QwenOAuth:
             status=answer.status,
         )
 
-    def _unexpected(self, answer: _Answer) -> OAuthError:
+    def _unexpected(
+        self, answer: _Answer, what: str = "Qwen OAuth sign-in failed"
+    ) -> OAuthError:
         return OAuthError(
             "server",
-            f"unexpected response from {self.host} (HTTP {answer.status})",
+            f"{what}: unexpected response from {self.host} (HTTP {answer.status}) "
+            "instead of the JSON an OAuth server sends",
             status=answer.status,
         )
 

@@ -263,13 +263,15 @@ async def test_B25_expiry_counts_from_the_device_answer(
         pytest.param(
             html(404),
             "server",
-            "unexpected response from {host} (HTTP 404)",
+            "Qwen OAuth sign-in failed: unexpected response from {host} (HTTP 404) "
+            "instead of the JSON an OAuth server sends",
             id="html-404",
         ),
         pytest.param(
             Answer(200, b"<html>proxy login</html>", {"Content-Type": "text/html"}),
             "server",
-            "unexpected response from {host} (HTTP 200)",
+            "Qwen OAuth sign-in failed: unexpected response from {host} (HTTP 200) "
+            "instead of the JSON an OAuth server sends",
             id="html-200",
         ),
         pytest.param(

@@ -342,8 +342,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="A fake Qwen OAuth server.")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--approve-after", type=int, default=2)
+    parser.add_argument(
+        "--resource-url",
+        default="http://127.0.0.1:8123",
+        help="resource_url of the tokens: where chats go after signing in "
+        "(default: the README's fake endpoint on 127.0.0.1:8123, never a real host)",
+    )
     args = parser.parse_args()
     fake = FakeOAuth(approve_after=args.approve_after)
+    fake.resource_url = args.resource_url
     fake.rotate()
     fake.start(args.port)
     print(f"QWEN_OAUTH_BASE_URL={fake.base_url}", flush=True)
