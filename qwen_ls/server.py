@@ -49,6 +49,7 @@ from qwen_ls.features.args import (
 )
 from qwen_ls.features.chat import (
     SYSTEM_PROMPT,
+    ChatOutcome,
     ChatStreamer,
     stream_answer,
     user_message,
@@ -60,7 +61,7 @@ from qwen_ls.features.context import (
     language_of,
 )
 from qwen_ls.features.positions import DocumentText, SyncedWorkspace
-from qwen_ls.features.sessions import SessionStore, UnknownSession
+from qwen_ls.features.sessions import Session, SessionStore, UnknownSession
 from qwen_ls.features.watchers import file_watchers
 from qwen_ls.llm import ChatRequest, ConfigError, LLMError
 from qwen_ls.log import redact, remember_secret
@@ -781,6 +782,48 @@ async def qwen_internal_stats(
     return ls.internal_stats()
 
 
+async def _model_turn(
+    ls: QwenLanguageServer,
+    cfg: ResolvedConfig,
+    endpoint: status_feature.Endpoint,
+    session: Session,
+    system_prompt: str,
+    message: str,
+    *,
+    work_done_token: Any,
+    partial_token: Any,
+    title: str = "Qwen",
+) -> ChatOutcome:
+    """Send one turn of `session` to the model, streaming it into the progress
+    channels; the turn is kept in the session when an answer came back."""
+    request = ChatRequest(
+        url=endpoint.url,
+        api_key=endpoint.api_key,
+        model=endpoint.model,
+        messages=[
+            {"role": "system", "content": system_prompt},
+            *session.messages,
+            {"role": "user", "content": message},
+        ],
+        extra_body=endpoint.extra_body,
+        workspace=str(cfg.workspace_folder or "user level"),
+    )
+    progress = RequestProgress(
+        ls,
+        work_done_token=work_done_token,
+        partial_token=partial_token,
+        title=title,
+    )
+    try:
+        outcome = await stream_answer(
+            ls.client_for(endpoint), request, progress, session_id=session.id
+        )
+    except LLMError as exc:
+        raise status_feature.explain_failure(exc, cfg) from None
+    session.add_turn(message, outcome.text)
+    return outcome
+
+
 @server.command("qwen.chat")
 async def qwen_chat(
     ls: QwenLanguageServer, params: types.ExecuteCommandParams
@@ -800,31 +843,16 @@ async def qwen_chat(
             document = await document_for(ls.workspace, args.uri)
             context = code_context(document, args.range)
         session = ls.sessions.get(args.session_id, folder_uri or "")
-        message = user_message(args.prompt, context)
-        request = ChatRequest(
-            url=endpoint.url,
-            api_key=endpoint.api_key,
-            model=endpoint.model,
-            messages=[
-                {"role": "system", "content": SYSTEM_PROMPT},
-                *session.messages,
-                {"role": "user", "content": message},
-            ],
-            extra_body=endpoint.extra_body,
-            workspace=str(cfg.workspace_folder or "user level"),
-        )
-        progress = RequestProgress(
+        outcome = await _model_turn(
             ls,
+            cfg,
+            endpoint,
+            session,
+            SYSTEM_PROMPT,
+            user_message(args.prompt, context),
             work_done_token=params.work_done_token,
             partial_token=args.partial_result_token,
         )
-        try:
-            outcome = await stream_answer(
-                ls.client_for(endpoint), request, progress, session_id=session.id
-            )
-        except LLMError as exc:
-            raise status_feature.explain_failure(exc, cfg) from None
-        session.add_turn(message, outcome.text)
         if args.notify and not outcome.cancelled:
             _show_answer(ls, outcome.text)
         logger.debug("chat %s done in %.2f s", session.id, time.monotonic() - started)
@@ -1028,32 +1056,17 @@ async def qwen_edit(
         endpoint = status_feature.endpoint_for(cfg)
         await ls.check_host(cfg)
         session = ls.sessions.get(args.session_id, folder_uri or "")
-        prompt = edit_feature.edit_prompt(target, args.instruction)
-        request = ChatRequest(
-            url=endpoint.url,
-            api_key=endpoint.api_key,
-            model=endpoint.model,
-            messages=[
-                {"role": "system", "content": edit_feature.EDIT_SYSTEM_PROMPT},
-                *session.messages,
-                {"role": "user", "content": prompt},
-            ],
-            extra_body=endpoint.extra_body,
-            workspace=str(cfg.workspace_folder or "user level"),
-        )
-        progress = RequestProgress(
+        outcome = await _model_turn(
             ls,
+            cfg,
+            endpoint,
+            session,
+            edit_feature.EDIT_SYSTEM_PROMPT,
+            edit_feature.edit_prompt(target, args.instruction),
             work_done_token=params.work_done_token,
             partial_token=args.partial_result_token,
             title="Qwen: edit",
         )
-        try:
-            outcome = await stream_answer(
-                ls.client_for(endpoint), request, progress, session_id=session.id
-            )
-        except LLMError as exc:
-            raise status_feature.explain_failure(exc, cfg) from None
-        session.add_turn(prompt, outcome.text)
         if outcome.cancelled:
             return edit_feature.edit_result(session.id, outcome.text, "cancelled")
 
