@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lsprotocol import types
 
 from qwen_ls.features.positions import (
@@ -129,3 +131,45 @@ def test_synced_document_applies_changes_where_the_client_meant(
     document = workspace.get_text_document("file:///a")
     assert isinstance(document, SyncedDocument)
     assert (document.source, document.version) == (expected, 2)
+
+
+# Property: for any text and any offset that is not inside a line break, converting to
+# a client position and back gives the offset, and agrees with an independent
+# conversion through Python's codecs (tests/textedits.py).
+_CHARS = st.sampled_from(
+    [
+        "a",
+        " ",
+        "é",
+        "e\u0301",
+        "世",
+        "界",
+        "🎉",
+        "𝄞",
+        "\n",
+        "\r\n",
+        "\t",
+        "\x0c",
+        "\u2028",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(_CHARS, max_size=40),
+    where=st.floats(min_value=0, max_value=1),
+    encoding=st.sampled_from(ENCODINGS),
+)
+def test_position_round_trip_property(
+    pieces: list[str], where: float, encoding: str
+) -> None:
+    text = "".join(pieces)
+    doc = DocumentText.of(text, encoding)
+    offset = int(where * len(text))
+    if 0 < offset < len(text) and text[offset - 1 : offset + 1] == "\r\n":
+        offset -= 1  # inside a CRLF is not a position
+    position = doc.position_at(offset)
+    assert doc.offset_at(position) == offset
+    assert position == position_of(text, offset, encoding)
+    assert offset_of(text, position, encoding) == offset
