@@ -98,7 +98,7 @@ async def test_refused_blocks_chat_and_edit(
         assert error.message.startswith(
             f"workspace {workspace}: not sending your API key (the editor's "
             f"environment) to {host}, which OPENAI_BASE_URL in {env_file} chose: "
-            "you answered Don't allow. To allow it, run the chat again and answer "
+            "you answered Don't allow, or closed the question. To allow it, run the chat again and answer "
             "Allow, or add"
         )
         assert "qwen-ls-allowed-hosts.json" in error.message
