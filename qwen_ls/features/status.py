@@ -58,7 +58,8 @@ def endpoint_for(cfg: ResolvedConfig, model: str | None = None) -> Endpoint:
                 f"OPENAI_BASE_URL) in {_env_hint(cfg)}, or sign in"
             )
         )
-        raise ConfigError(_with_problems(f"{label}: {root}", cfg, skip=root))
+        first = root if label.removeprefix("workspace ") in root else f"{label}: {root}"
+        raise ConfigError(_with_problems(first, cfg, skip=root))
     if cfg.auth_type.value == QWEN_OAUTH:
         return _oauth_endpoint(cfg, label)
     if cfg.auth_type.value != "openai":
