@@ -143,7 +143,9 @@ def parse_args(model: type[A], arguments: Sequence[Any] | None) -> A:
 
 def _describe(exc: ValidationError) -> str:
     parts = []
-    for error in exc.errors()[:3]:
+    # What the caller sent wrongly first, then what it left out.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] == "missing")
+    for error in errors[:4]:
         field = ".".join(str(p) for p in error["loc"]) or "arguments[0]"
         message = error["msg"]
         if error["type"] == "extra_forbidden":

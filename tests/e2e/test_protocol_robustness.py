@@ -465,3 +465,34 @@ async def test_dot_dot_in_a_uri_cannot_pick_another_folders_key(
         sneaky = a.as_uri() + "/../b/util.py"
         await client.command("qwen.chat", {"prompt": "x", "uri": sneaky})
     assert fake.requests[-1].header("authorization") == "Bearer sk-test-000B"
+
+
+COMMANDS = ["qwen.chat", "qwen.status", "qwen.edit", "qwen.auth", "qwen.logout",
+            "qwen.listModels", "qwen.selectModel"]  # fmt: skip
+
+
+async def test_every_command_names_the_bad_field(workspace: Path) -> None:
+    """Extra, wrongly typed and huge arguments: InvalidParams naming the field, for
+    every command, and the server goes on."""
+    async with lsp_session("neovim", folders=[workspace]) as client:
+        advertised = set(
+            client.init_result.capabilities.execute_command_provider.commands
+        )  # type: ignore[union-attr]
+        assert set(COMMANDS) <= advertised
+        for command in COMMANDS:
+            extra = await client.command_error(command, {"bogusField": 1})
+            assert extra.code == INVALID_PARAMS and "bogusField" in extra.message, (
+                command
+            )
+            typed = await client.command_error(command, {"uri": 12})
+            assert typed.code == INVALID_PARAMS and "uri" in typed.message, command
+            huge = await client.command_error(
+                command, {"uri": "file:///" + "x" * 10_000}
+            )
+            assert huge.code == INVALID_PARAMS and "uri" in huge.message, command
+            not_object = await client.command_error(command, None) if command in (
+                "qwen.chat", "qwen.edit") else None  # fmt: skip
+            if not_object is not None:
+                assert not_object.code == INVALID_PARAMS
+        alive = await client.command("qwen.status", {})
+    assert alive["workspaceFolder"] == workspace.as_uri()
