@@ -3,6 +3,7 @@ base URL and key a chat would use, where each came from, and what stops it worki
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any, Literal
@@ -30,6 +31,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 API_KEY_VAR = "OPENAI_API_KEY"
 
 _DEFAULT = Source(description="default", level="default")
+
+_UNRESOLVED_REFERENCE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 
 
 def user_settings_path(home: Path) -> Path:
@@ -456,6 +459,15 @@ class _Resolution:
                 f"{pick.label} from {pick.origin} contains a control character "
                 "(CR/LF?); the key is not used: save the file with LF line ends or "
                 "remove the character"
+            )
+            return None
+        if _UNRESOLVED_REFERENCE.fullmatch(pick.found.value):
+            # "$MY_KEY" in settings whose variable is not set: sending it literally
+            # as a key would only earn a 401 that points nowhere.
+            self.problems.append(
+                f"{pick.label} from {pick.origin} is {pick.found.value}, a variable "
+                "that is not set; the key is not used: set that variable or write the "
+                "key itself"
             )
             return None
         return Sourced[SecretStr](

@@ -517,3 +517,18 @@ def test_deeply_nested_settings_are_reported_not_fatal(
     config = run(None, environ={"OPENAI_API_KEY": "sk-test-0000"})
     assert any(words in p and str(path) in p for p in config.problems)
     assert config.auth_type is not None and config.auth_type.value == "openai"
+
+
+@pytest.mark.parametrize(
+    "reference", ["$QWEN_TEST_UNSET_KEY", "${QWEN_TEST_UNSET_KEY}"]
+)
+def test_unresolved_variable_as_the_key_is_not_sent(
+    home: Path, run: Resolve, reference: str
+) -> None:
+    path = home / ".qwen" / "settings.json"
+    write(path, json.dumps({"security": {"auth": {"apiKey": reference}}}))
+    config = run(None, environ={"OPENAI_BASE_URL": "https://api.example.test/v1"})
+    assert config.api_key is None
+    assert any(
+        reference in p and "not set; the key is not used" in p for p in config.problems
+    )
