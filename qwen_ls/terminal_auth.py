@@ -20,7 +20,12 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from qwen_ls.terminal_chat import START_TIMEOUT, ServerClient, drain_stderr
+from qwen_ls.terminal_chat import (
+    START_TIMEOUT,
+    ServerClient,
+    drain_stderr,
+    stop_server,
+)
 
 METHODS = {"1": "qwen-oauth", "2": "coding-plan", "3": "openai"}
 KEY_METHODS = ("openai", "coding-plan")
@@ -202,16 +207,7 @@ async def running_server(
     try:
         yield
     finally:
-        if server.returncode is None:
-            try:
-                await asyncio.wait_for(client.shutdown_async(None), 5)
-                client.exit(None)
-                await asyncio.wait_for(server.wait(), 5)
-            except Exception:
-                with contextlib.suppress(ProcessLookupError):
-                    server.kill()
-        await client.stop()
-        drain.cancel()
+        await stop_server(client, drain)
 
 
 async def initialize(

@@ -170,16 +170,22 @@ async def run_chat(args: argparse.Namespace) -> int:
     finally:
         with contextlib.suppress(NotImplementedError):
             loop.remove_signal_handler(signal.SIGINT)
-        if server.returncode is None:
-            try:
-                await asyncio.wait_for(client.shutdown_async(None), 5)
-                client.exit(None)
-                await asyncio.wait_for(server.wait(), 5)
-            except Exception:
-                with contextlib.suppress(ProcessLookupError):
-                    server.kill()
-        await client.stop()
-        drain.cancel()
+        await stop_server(client, drain)
+
+
+async def stop_server(client: ServerClient, drain: asyncio.Future[Any]) -> None:
+    """shutdown and exit, politely and briefly; kill the server if it will not go."""
+    server = client._server
+    if server is not None and server.returncode is None:
+        try:
+            await asyncio.wait_for(client.shutdown_async(None), 5)
+            client.exit(None)
+            await asyncio.wait_for(server.wait(), 5)
+        except Exception:
+            with contextlib.suppress(ProcessLookupError):
+                server.kill()
+    await client.stop()
+    drain.cancel()
 
 
 def _with_file(path: Path, prompt: str) -> str | None:
