@@ -9,6 +9,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
@@ -27,26 +28,7 @@ from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
 from qwen_ls import __version__
-from qwen_ls.config import ConfigCache, EditorSettings, ResolvedConfig
-from qwen_ls.config.edit import SettingsNotWritable, set_setting
 from qwen_ls.features import code_actions as actions_feature
-from qwen_ls.features import edit as edit_feature
-from qwen_ls.features import guard as guard_feature
-from qwen_ls.features import models as models_feature
-from qwen_ls.features import signin as signin_feature
-from qwen_ls.features import status as status_feature
-from qwen_ls.features.args import (
-    AuthArgs,
-    ChatArgs,
-    EditArgs,
-    InvalidArguments,
-    ListModelsArgs,
-    LogoutArgs,
-    Range,
-    SelectModelArgs,
-    StatusArgs,
-    parse_args,
-)
 from qwen_ls.features.chat import (
     SYSTEM_PROMPT,
     ChatOutcome,
@@ -54,22 +36,38 @@ from qwen_ls.features.chat import (
     stream_answer,
     user_message,
 )
-from qwen_ls.features.context import (
-    ContextError,
-    code_context,
-    document_for,
-    language_of,
-)
 from qwen_ls.features.positions import DocumentText, SyncedWorkspace
 from qwen_ls.features.sessions import Session, SessionStore, UnknownSession
-from qwen_ls.features.watchers import file_watchers
+from qwen_ls.lazy import load_on_first_use
 from qwen_ls.llm import ChatRequest, ConfigError, LLMError
 from qwen_ls.log import redact, remember_secret
 from qwen_ls.progress import RequestProgress
 
 if TYPE_CHECKING:
+    from qwen_ls import config
     from qwen_ls.auth.session import OAuthSession
+    from qwen_ls.config import ResolvedConfig
+    from qwen_ls.features import args as arguments
+    from qwen_ls.features import context as context_feature
+    from qwen_ls.features import edit as edit_feature
+    from qwen_ls.features import guard as guard_feature
+    from qwen_ls.features import models as models_feature
+    from qwen_ls.features import signin as signin_feature
+    from qwen_ls.features import status as status_feature
+    from qwen_ls.features import watchers as watchers_feature
     from qwen_ls.llm import ChatClient
+else:
+    # Loaded by the first request that reads them, after `initialize` is answered:
+    # pydantic and the configuration models would double the server's start-up.
+    config = load_on_first_use("qwen_ls.config")
+    arguments = load_on_first_use("qwen_ls.features.args")
+    context_feature = load_on_first_use("qwen_ls.features.context")
+    edit_feature = load_on_first_use("qwen_ls.features.edit")
+    guard_feature = load_on_first_use("qwen_ls.features.guard")
+    models_feature = load_on_first_use("qwen_ls.features.models")
+    signin_feature = load_on_first_use("qwen_ls.features.signin")
+    status_feature = load_on_first_use("qwen_ls.features.status")
+    watchers_feature = load_on_first_use("qwen_ls.features.watchers")
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +150,7 @@ class QwenProtocol(LanguageServerProtocol):
 
     def structure_message(self, data: Any) -> Any:
         if isinstance(data, dict) and data.get("method") == types.INITIALIZE:
-            signin_feature.drop_malformed_show_document(data)
+            _drop_malformed_show_document(data)
         try:
             return super().structure_message(data)
         except JsonRpcException as exc:
@@ -224,9 +222,9 @@ class QwenLanguageServer(LanguageServer):
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
         )
         self.environ: Mapping[str, str] = environ if environ is not None else os.environ
-        self.editor = EditorSettings()
+        self._initialization_options: Any = None
+        self._editor: config.EditorSettings | None = None
         self.editor_problems: list[str] = []
-        self.configs = ConfigCache()
         self.sessions = SessionStore()
         self.idle_timeout = 60.0
         self._client: ChatClient | None = None
@@ -237,7 +235,6 @@ class QwenLanguageServer(LanguageServer):
         self._watch_task: asyncio.Task[None] | None = None
         # Models, watched files and the host guard.
         self.model_overrides: dict[str | None, str] = {}
-        self.model_lists = models_feature.ModelListCache()
         self.watch_registration: str | None = None
         self._registrations = 0
         self._registration_lock = asyncio.Lock()
@@ -247,6 +244,26 @@ class QwenLanguageServer(LanguageServer):
         self._allowed_hosts: guard_feature.AllowedHosts | None = None
         self._background: set[asyncio.Future[None]] = set()
         self._oauth: OAuthSession | None = None
+
+    # Made on first use: each of these loads pydantic-backed modules, which
+    # `initialize` does not wait for.
+
+    @cached_property
+    def configs(self) -> config.ConfigCache:
+        return config.ConfigCache()
+
+    @cached_property
+    def model_lists(self) -> models_feature.ModelListCache:
+        return models_feature.ModelListCache()
+
+    @property
+    def editor(self) -> config.EditorSettings:
+        """The editor's qwen.* settings: initializationOptions until the editor
+        sends workspace/didChangeConfiguration."""
+        if self._editor is None:
+            self.apply_editor_settings(self._initialization_options)
+            assert self._editor is not None
+        return self._editor
 
     @property
     def client(self) -> ChatClient:
@@ -352,11 +369,11 @@ class QwenLanguageServer(LanguageServer):
         return cfg.model_copy(update={"oauth": self.oauth.status()})
 
     def apply_editor_settings(self, raw: Any) -> None:
-        settings, problems = EditorSettings.from_lsp(raw)
-        if settings.model != self.editor.model:
+        settings, problems = config.EditorSettings.from_lsp(raw)
+        if self._editor is not None and settings.model != self._editor.model:
             # The editor chose anew: that outranks a qwen.selectModel of this session.
             self.model_overrides.clear()
-        self.editor, self.editor_problems = settings, problems
+        self._editor, self.editor_problems = settings, problems
         remember_secret(settings.openai_api_key)
         qwen = raw.get("qwen", raw) if isinstance(raw, dict) else None
         timeout = qwen.get("idleTimeout") if isinstance(qwen, dict) else None
@@ -423,9 +440,9 @@ class QwenLanguageServer(LanguageServer):
                     f"request {msg_id} was cancelled"
                 ) from None
             raise
-        except InvalidArguments as exc:
+        except arguments.InvalidArguments as exc:
             raise JsonRpcInvalidParams(str(exc)) from None
-        except ContextError as exc:
+        except context_feature.ContextError as exc:
             raise JsonRpcInvalidParams(str(exc)) from None
         except UnknownSession:
             raise JsonRpcInvalidParams(
@@ -474,7 +491,7 @@ class QwenLanguageServer(LanguageServer):
 
     # Models, watched files and the host guard
 
-    def _editor_for(self, folder_uri: str | None) -> EditorSettings:
+    def _editor_for(self, folder_uri: str | None) -> config.EditorSettings:
         """The editor settings, with a model chosen in this session for the folder
         when the editor's own qwen.model would otherwise hide that choice."""
         chosen = self.model_overrides.get(folder_uri)
@@ -594,7 +611,7 @@ class QwenLanguageServer(LanguageServer):
                 for uri in self.workspace.folders
                 if (path := to_fs_path(uri)) is not None
             ]
-            watchers = file_watchers(
+            watchers = watchers_feature.file_watchers(
                 folders,
                 self.home,
                 relative_patterns=bool(caps.relative_pattern_support),
@@ -696,6 +713,21 @@ def _is_file_error(problem: str) -> bool:
     )
 
 
+def _drop_malformed_show_document(message: dict[str, Any]) -> None:
+    """B57: ``window.showDocument`` must be ``{"support": <bool>}``. Anything else
+    (``true``, ``{}``, a string) would make pygls reject the whole initialize
+    request; it is dropped instead, which means: no showDocument."""
+    params = message.get("params")
+    capabilities = params.get("capabilities") if isinstance(params, dict) else None
+    window = capabilities.get("window") if isinstance(capabilities, dict) else None
+    if not isinstance(window, dict) or "showDocument" not in window:
+        return
+    show = window["showDocument"]
+    if not (isinstance(show, dict) and isinstance(show.get("support"), bool)):
+        logger.info("ignoring malformed window.showDocument capability")
+        del window["showDocument"]
+
+
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
@@ -711,11 +743,13 @@ server = QwenLanguageServer()
 
 @server.feature(types.INITIALIZE)
 def on_initialize(ls: QwenLanguageServer, params: types.InitializeParams) -> None:
-    ls.apply_editor_settings(params.initialization_options)
+    # Only kept: reading them loads the configuration models, after the answer.
+    ls._initialization_options = params.initialization_options
 
 
 @server.feature(types.INITIALIZED)
 def on_initialized(ls: QwenLanguageServer, params: types.InitializedParams) -> None:
+    ls.apply_editor_settings(ls._initialization_options)
     ls.publish_statuses()
     ls._watch_task = asyncio.ensure_future(ls.watch_configuration())
     ls.schedule_watchers()
@@ -765,7 +799,7 @@ async def qwen_status(
     ls: QwenLanguageServer, params: types.ExecuteCommandParams
 ) -> dict[str, Any]:
     async def work() -> dict[str, Any]:
-        args = parse_args(StatusArgs, params.arguments)
+        args = arguments.parse_args(arguments.StatusArgs, params.arguments)
         folder_uri = ls.folder_for(args.uri)
         cfg = ls.config_for(folder_uri)
         ls._publish_status(folder_uri, cfg)
@@ -830,7 +864,7 @@ async def qwen_chat(
 ) -> dict[str, Any]:
     async def work() -> dict[str, Any]:
         started = time.monotonic()
-        args = parse_args(ChatArgs, params.arguments)
+        args = arguments.parse_args(arguments.ChatArgs, params.arguments)
         folder_uri = ls.folder_for(args.uri)
         cfg = ls.config_for(folder_uri)
         ls._publish_status(folder_uri, cfg)
@@ -840,8 +874,8 @@ async def qwen_chat(
         context = None
         if args.range is not None or (args.uri and _is_document(ls, args.uri)):
             assert args.uri is not None
-            document = await document_for(ls.workspace, args.uri)
-            context = code_context(document, args.range)
+            document = await context_feature.document_for(ls.workspace, args.uri)
+            context = context_feature.code_context(document, args.range)
         session = ls.sessions.get(args.session_id, folder_uri or "")
         outcome = await _model_turn(
             ls,
@@ -876,7 +910,7 @@ async def qwen_auth(
             remember_secret(argument["apiKey"].strip())
 
     async def work() -> dict[str, Any]:
-        args = parse_args(AuthArgs, params.arguments)
+        args = arguments.parse_args(arguments.AuthArgs, params.arguments)
         return await signin_feature.sign_in(ls, args, params.work_done_token)
 
     return _redacted(await ls.run_request(work))
@@ -887,7 +921,7 @@ async def qwen_logout(
     ls: QwenLanguageServer, params: types.ExecuteCommandParams
 ) -> dict[str, Any]:
     async def work() -> dict[str, Any]:
-        args = parse_args(LogoutArgs, params.arguments)
+        args = arguments.parse_args(arguments.LogoutArgs, params.arguments)
         return await signin_feature.sign_out(ls, args)
 
     return _redacted(await ls.run_request(work))
@@ -902,7 +936,7 @@ async def qwen_list_models(
     ls: QwenLanguageServer, params: types.ExecuteCommandParams
 ) -> list[dict[str, Any]]:
     async def work() -> list[dict[str, Any]]:
-        args = parse_args(ListModelsArgs, params.arguments)
+        args = arguments.parse_args(arguments.ListModelsArgs, params.arguments)
         folder_uri = ls.folder_for(args.uri)
         cfg = ls.config_for(folder_uri)
         entries = await ls.models_of(folder_uri, cfg)
@@ -916,21 +950,18 @@ async def qwen_select_model(
     ls: QwenLanguageServer, params: types.ExecuteCommandParams
 ) -> dict[str, Any]:
     async def work() -> dict[str, Any]:
-        args = parse_args(SelectModelArgs, params.arguments)
+        args = arguments.parse_args(arguments.SelectModelArgs, params.arguments)
         folder_uri = ls.folder_for(args.uri)
         cfg = ls.config_for(folder_uri)
         try:
             target = models_feature.target(cfg, args.scope)
         except models_feature.CannotSave as exc:
-            raise InvalidArguments(str(exc)) from None
+            raise arguments.InvalidArguments(str(exc)) from None
         model = args.model or await _ask_model(ls, folder_uri, cfg)
         if model is None:
             return {"model": cfg.model.value, "changed": False}
 
-        try:
-            set_setting(target.path, "model.name", model)
-        except SettingsNotWritable as exc:
-            raise ConfigError(f"the model was not saved: {exc}") from None
+        models_feature.save(target, model)
         ls.configs.changed([target.path])
         notes = list(target.notes)
         if ls.editor.model and ls.editor.model != model:
@@ -960,7 +991,7 @@ async def _ask_model(
 ) -> str | None:
     """The model the user picks with window/showMessageRequest; None if dismissed."""
     if not ls.can_ask_user():
-        raise InvalidArguments(
+        raise arguments.InvalidArguments(
             "model: required, this editor cannot show a choice "
             "(window/showMessageRequest)"
         )
@@ -1035,9 +1066,9 @@ async def qwen_edit(
     ls: QwenLanguageServer, params: types.ExecuteCommandParams
 ) -> dict[str, Any]:
     async def work() -> dict[str, Any]:
-        args = parse_args(EditArgs, params.arguments)
+        args = arguments.parse_args(arguments.EditArgs, params.arguments)
         folder_uri = ls.folder_for(args.uri)
-        document = await document_for(ls.workspace, args.uri)
+        document = await context_feature.document_for(ls.workspace, args.uri)
         snapshot = edit_feature.Snapshot(
             uri=document.uri,
             version=document.version,
@@ -1048,7 +1079,7 @@ async def qwen_edit(
             DocumentText.of(snapshot.source, ls.workspace.position_encoding),
             _lsp_range(args.range),
             document.path or args.uri,
-            language_of(document),
+            context_feature.language_of(document),
         )
 
         cfg = ls.config_for(folder_uri)
@@ -1139,7 +1170,7 @@ def _show_answer(ls: QwenLanguageServer, text: str) -> None:
         )
 
 
-def _lsp_range(range_: Range) -> types.Range:
+def _lsp_range(range_: arguments.Range) -> types.Range:
     return types.Range(
         start=types.Position(range_.start.line, range_.start.character),
         end=types.Position(range_.end.line, range_.end.character),

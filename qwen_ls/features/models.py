@@ -19,8 +19,9 @@ from qwen_ls.auth.apikey import (
     CODING_PLAN_MODELS,
 )
 from qwen_ls.config import ResolvedConfig
+from qwen_ls.config.edit import SettingsNotWritable, set_setting
 from qwen_ls.config.settings import get
-from qwen_ls.llm import LLMError
+from qwen_ls.llm import ConfigError, LLMError
 
 if TYPE_CHECKING:
     from qwen_ls.llm import ChatClient
@@ -328,6 +329,14 @@ def target(cfg: ResolvedConfig, scope: str | None) -> Target:
         "so its own settings are not read"
     )
     return Target(cfg.user_settings_path, "user", (note,))
+
+
+def save(chosen: Target, model: str) -> None:
+    """Write ``model.name`` into the target's settings file, comments kept."""
+    try:
+        set_setting(chosen.path, "model.name", model)
+    except SettingsNotWritable as exc:
+        raise ConfigError(f"the model was not saved: {exc}") from None
 
 
 def shadowed_by(cfg: ResolvedConfig, chosen: Target) -> str | None:

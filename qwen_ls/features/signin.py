@@ -529,18 +529,3 @@ def still_signed_in(cfg: ResolvedConfig, where: Target) -> str:
         return f"the API key from {cfg.api_key.source.description} is still used"
     base = cfg.base_url.value if cfg.base_url is not None else "a local server"
     return f"{base} needs no key"
-
-
-def drop_malformed_show_document(message: dict[str, Any]) -> None:
-    """B57: ``window.showDocument`` must be ``{"support": <bool>}``. Anything else
-    (``true``, ``{}``, a string) would make pygls reject the whole initialize
-    request; it is dropped instead, which means: no showDocument."""
-    params = message.get("params")
-    capabilities = params.get("capabilities") if isinstance(params, dict) else None
-    window = capabilities.get("window") if isinstance(capabilities, dict) else None
-    if not isinstance(window, dict) or "showDocument" not in window:
-        return
-    show = window["showDocument"]
-    if not (isinstance(show, dict) and isinstance(show.get("support"), bool)):
-        logger.info("ignoring malformed window.showDocument capability")
-        del window["showDocument"]
