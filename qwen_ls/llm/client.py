@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
 import ssl
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from .errors import (
     scrub,
 )
 from .events import ChatRequest, Retrying, StreamEvent, Usage
+from .readahead import read_ahead
 from .retry import backoff, human_duration, is_retryable_status, retry_after
 from .sse import ChunkDecoder
 from .transport import RoutingTransport
@@ -163,6 +165,24 @@ async def _drain(events: AsyncGenerator[Any, None]) -> None:
     ):
         while (remaining := deadline - time.monotonic()) > 0:
             await asyncio.wait_for(events.__anext__(), remaining)
+
+
+async def _decode_stream(
+    response: httpx.Response, decoder: ChunkDecoder, wake: Callable[[], None]
+) -> None:
+    """Feed each server-sent event to ``decoder`` until ``[DONE]``."""
+    try:
+        async with contextlib.aclosing(EventSource(response).aiter_sse()) as sse_events:
+            async for sse in sse_events:
+                decoder.feed(sse.event, sse.data)
+                wake()
+                if decoder.done:
+                    await _drain(sse_events)
+                    break
+    except httpx.ReadTimeout:
+        if decoder.finish_reason is None:
+            raise
+        _log.debug("no [DONE] after finish_reason; ending the stream")
 
 
 async def _read_limited(response: httpx.Response, limit: int) -> bytes:
@@ -393,20 +413,10 @@ class ChatClient:
         # declared charset and keeps the BOM, losing the first event; no upstream
         # issue found. Pinned by test_httpx_sse_still_needs_the_utf8_workaround.
         response.encoding = "utf-8-sig"
-        try:
-            async with contextlib.aclosing(
-                EventSource(response).aiter_sse()
-            ) as sse_events:
-                async for sse in sse_events:
-                    for event in decoder.feed(sse.event, sse.data):
-                        yield event
-                    if decoder.done:
-                        await _drain(sse_events)
-                        break
-        except httpx.ReadTimeout:
-            if decoder.finish_reason is None:
-                raise
-            _log.debug("no [DONE] after finish_reason; ending the stream")
+        fill = functools.partial(_decode_stream, response, decoder)
+        async with contextlib.aclosing(read_ahead(fill, decoder.take)) as events:
+            async for event in events:
+                yield event
         for event in decoder.finish():
             yield event
 

@@ -3,12 +3,15 @@
 httpx-sse splits the byte stream into events (comments, ``data:`` with or without the
 space, CRLF, reads cut anywhere); :class:`ChunkDecoder` turns each event's data into
 :class:`~qwen_ls.llm.events.StreamEvent` values and decides how the stream ended.
+What arrived between two :meth:`ChunkDecoder.take` calls comes out merged, so that
+the work per token stays in this module.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from itertools import groupby
 from typing import Any
 
 import httpx
@@ -39,7 +42,8 @@ def _int(value: Any) -> int:
 
 
 class ChunkDecoder:
-    """State of one streamed answer: feed it each event, then call :meth:`finish`.
+    """State of one streamed answer: feed it each event, :meth:`take` what it decoded
+    (as often as suits the reader), then call :meth:`finish`.
 
     Raises :class:`ServerError` for an error object in the stream and
     :class:`BadResponseError` for data it cannot use; both carry the text so far.
@@ -54,6 +58,8 @@ class ChunkDecoder:
         self.error_transient = False
         self._parts: list[str] = []
         self._reasoning = False
+        # Not yet taken, in order: answer text as str, reasoning as ReasoningDelta.
+        self._pending: list[str | ReasoningDelta] = []
 
     @property
     def shown(self) -> bool:
@@ -64,29 +70,46 @@ class ChunkDecoder:
     def partial_text(self) -> str:
         return "".join(self._parts)
 
-    def feed(self, event: str, data: str) -> list[StreamEvent]:
-        """The stream events for one SSE event (``event`` is its type)."""
-        if not data or self.done:
+    def take(self) -> list[StreamEvent]:
+        """The text and reasoning decoded since the last call, each run of pieces
+        joined into one delta."""
+        if not self._pending:
             return []
-        if data.strip() == "[DONE]":
-            self.done = True
-            return []
+        pending, self._pending = self._pending, []
+        events: list[StreamEvent] = []
+        for kind, run in groupby(pending, key=type):
+            if kind is str:
+                events.append(TextDelta("".join(run)))  # type: ignore[arg-type]
+            else:
+                events.append(ReasoningDelta("".join(r.text for r in run)))  # type: ignore[union-attr]
+        return events
+
+    def feed(self, event: str, data: str) -> None:
+        """Decode one SSE event (``event`` is its type)."""
+        if self.done or not data:
+            return
         try:
             obj = json.loads(data)
         except ValueError:
-            if event not in ("message", "error"):
-                return []  # an unknown event type with a non-JSON payload, e.g. a ping
-            if event == "error":
-                raise self._error({"message": data}) from None
+            self._not_json(event, data)
+            return
+        if type(obj) is not dict:
+            return
+        if event == "error" or obj.get("error") or obj.get("object") == "error":
+            raise self._error(obj)
+        self._chunk(obj)
+
+    def _not_json(self, event: str, data: str) -> None:
+        if data.strip() == "[DONE]":
+            self.done = True
+        elif event == "error":
+            raise self._error({"message": data})
+        elif event == "message":
             raise BadResponseError(
                 f"unreadable event from {host_label(self.url)} (not JSON)",
                 partial_text=self.partial_text,
-            ) from None
-        if not isinstance(obj, dict):
-            return []
-        if event == "error" or obj.get("error") or obj.get("object") == "error":
-            raise self._error(obj)
-        return self._chunk(obj)
+            )
+        # else: an unknown event type with a non-JSON payload, e.g. a ping
 
     def feed_completion(self, body: bytes) -> list[StreamEvent]:
         """The events for a whole non-streamed completion (a server that ignored
@@ -106,42 +129,52 @@ class ChunkDecoder:
             message = choices[0].get("message")
             if isinstance(message, dict):
                 choices[0]["delta"] = message
-        events = self._chunk(obj)
+        self._chunk(obj)
         self.done = True
-        return events
+        return self.take()
 
-    def _chunk(self, obj: dict[str, Any]) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
+    def _chunk(self, obj: dict[str, Any]) -> None:
+        # Called for every token: the common case (one choice, plain text content,
+        # no usage) takes the fewest steps.
         choices = obj.get("choices")
-        if isinstance(choices, list) and choices:
+        if choices and type(choices) is list:
             choice = choices[0]
-            if isinstance(choice, dict):
-                events = self._choice(choice)
-        usage = obj.get("usage")
+            if type(choice) is dict:
+                self._choice(choice)
+        if "usage" in obj:
+            self._usage(obj["usage"])
+
+    def _choice(self, choice: dict[str, Any]) -> None:
+        delta = choice.get("delta")
+        if type(delta) is not dict:
+            pass
+        elif "reasoning_content" in delta or "reasoning" in delta:
+            self._reasoning_and_text(delta)
+        else:
+            content = delta.get("content")
+            if content and (type(content) is str or (content := _text(content))):
+                self._parts.append(content)
+                self._pending.append(content)
+        reason = choice.get("finish_reason")
+        if reason and type(reason) is str:
+            self.finish_reason = reason
+
+    def _reasoning_and_text(self, delta: dict[str, Any]) -> None:
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if reasoning and (reasoning := _text(reasoning)):
+            self._reasoning = True
+            self._pending.append(ReasoningDelta(reasoning))
+        content = delta.get("content")
+        if content and (content := _text(content)):
+            self._parts.append(content)
+            self._pending.append(content)
+
+    def _usage(self, usage: Any) -> None:
         if isinstance(usage, dict):
             prompt = _int(usage.get("prompt_tokens"))
             completion = _int(usage.get("completion_tokens"))
             total = _int(usage.get("total_tokens")) or prompt + completion
             self.usage = Usage(prompt, completion, total)
-        return events
-
-    def _choice(self, choice: dict[str, Any]) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
-        delta = choice.get("delta")
-        if isinstance(delta, dict):
-            # Called for every token: `_text` only for values that are not plain.
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning and (reasoning := _text(reasoning)):
-                self._reasoning = True
-                events.append(ReasoningDelta(reasoning))
-            content = delta.get("content")
-            if content and (type(content) is str or (content := _text(content))):
-                self._parts.append(content)
-                events.append(TextDelta(content))
-        reason = choice.get("finish_reason")
-        if isinstance(reason, str) and reason:
-            self.finish_reason = reason
-        return events
 
     def _error(self, obj: Any) -> ServerError:
         error = stream_error(obj, self.url, self.secrets)

@@ -35,6 +35,21 @@ class Result:
     error: LLMError | None = None
 
     @property
+    def joined(self) -> list[StreamEvent]:
+        """The events with each run of text (or reasoning) pieces joined: pieces that
+        arrive in one network read come as one, so a test of the parsing compares
+        these."""
+        out: list[StreamEvent] = []
+        for event in self.events:
+            if isinstance(event, (TextDelta, ReasoningDelta)) and out:
+                last = out[-1]
+                if type(last) is type(event):
+                    out[-1] = type(event)(last.text + event.text)  # type: ignore[union-attr]
+                    continue
+            out.append(event)
+        return out
+
+    @property
     def text(self) -> str:
         return "".join(e.text for e in self.events if isinstance(e, TextDelta))
 

@@ -25,6 +25,7 @@ from tests.fakes.openai_server import (
     Response,
     content_chunks,
     drop_after,
+    slow_tokens,
     sse,
     status,
     text_stream,
@@ -46,9 +47,8 @@ async def test_plain_stream_gives_text_usage_and_finish(
     result = await run(client, req)
 
     assert result.error is None
-    assert result.events == [
-        TextDelta("Hello"),
-        TextDelta(" world"),
+    assert result.joined == [
+        TextDelta("Hello world"),
         Usage(prompt_tokens=5, completion_tokens=2, total_tokens=7),
         Finish("stop"),
     ]
@@ -74,7 +74,7 @@ async def test_B34_comment_lines_are_ignored(
 
     assert result.error is None
     assert result.text == "Hello"
-    assert result.events == [TextDelta("Hel"), TextDelta("lo"), Finish("stop")]
+    assert result.joined == [TextDelta("Hello"), Finish("stop")]
 
 
 async def test_B34_comments_count_as_activity_for_the_idle_timeout(
@@ -134,7 +134,7 @@ async def test_B38_named_splits(
 
     result = await run(client, req)
 
-    assert result.events == [TextDelta("Hel"), TextDelta("lo"), Finish("stop")]
+    assert result.joined == [TextDelta("Hello"), Finish("stop")]
 
 
 async def test_B38_split_at_every_offset(
@@ -143,7 +143,7 @@ async def test_B38_split_at_every_offset(
     for cut in range(1, len(B38_FULL)):
         fake.script(sse([B38_FULL], done=False, split_at=[cut], finish_reason=None))
         result = await run(client, req)
-        assert result.events == [TextDelta("Hel"), TextDelta("lo"), Finish("stop")], cut
+        assert result.joined == [TextDelta("Hello"), Finish("stop")], cut
 
 
 async def test_B38_one_byte_reads(
@@ -153,7 +153,7 @@ async def test_B38_one_byte_reads(
 
     result = await run(client, req)
 
-    assert result.events == [TextDelta("Hel"), TextDelta("lo"), Finish("stop")]
+    assert result.joined == [TextDelta("Hello"), Finish("stop")]
 
 
 # Multi-byte characters (2, 3 and 4 bytes), raw U+2028/U+0085 inside a JSON string
@@ -171,16 +171,16 @@ MULTIBYTE_FULL = (
 async def test_B38_multibyte_characters_split_at_every_offset(
     fake: FakeOpenAI, client: ChatClient, req: ChatRequest
 ) -> None:
-    expected = [TextDelta(MULTIBYTE_TEXT), TextDelta("…"), Finish("stop")]
+    expected = [TextDelta(MULTIBYTE_TEXT + "…"), Finish("stop")]
     for cut in range(1, len(MULTIBYTE_FULL)):
         fake.script(
             sse([MULTIBYTE_FULL], done=False, split_at=[cut], finish_reason=None)
         )
         result = await run(client, req)
-        assert result.events == expected, cut
+        assert result.joined == expected, cut
 
     fake.script(sse([MULTIBYTE_FULL], done=False, chunk_size=1, finish_reason=None))
-    assert (await run(client, req)).events == expected
+    assert (await run(client, req)).joined == expected
 
 
 @pytest.mark.parametrize(
@@ -380,7 +380,7 @@ async def test_B40_D_done_without_any_finish_reason(
     result = await run(client, req)
 
     assert result.error is None
-    assert result.events == [TextDelta("Hel"), TextDelta("lo"), Finish("stop")]
+    assert result.joined == [TextDelta("Hello"), Finish("stop")]
 
 
 async def test_B40_E_finish_reason_length(
@@ -486,9 +486,8 @@ async def test_B43_reasoning_is_a_separate_channel(
     assert result.error is None
     assert result.text == "Use a set."
     assert result.reasoning == "Let me think. Check edge cases."
-    assert result.events == [
-        ReasoningDelta("Let me think."),
-        ReasoningDelta(" Check edge cases."),
+    assert result.joined == [
+        ReasoningDelta("Let me think. Check edge cases."),
         TextDelta("Use a set."),
         Finish("stop"),
     ]
@@ -595,3 +594,56 @@ async def test_many_concurrent_streams(fake: FakeOpenAI, client: ChatClient) -> 
 
     assert all(r.error is None and r.text == "x" * 20 for r in results)
     assert time.monotonic() - started < 5
+
+
+# Reading ahead (qwen_ls/llm/readahead.py): what arrives in one read comes as one
+# piece; what arrives alone is passed on before the next piece is sent.
+
+
+async def test_a_burst_comes_in_few_pieces_and_whole(
+    fake: FakeOpenAI, client: ChatClient, req: ChatRequest
+) -> None:
+    pieces = [f" w{i}" for i in range(2_000)]
+    fake.script(text_stream("".join(pieces), pieces=pieces, split_at=[]))
+
+    result = await run(client, req)
+
+    assert result.error is None
+    assert result.text == "".join(pieces)
+    deltas = [e for e in result.events if isinstance(e, TextDelta)]
+    assert len(deltas) < 100, "one write of 2,000 tokens is relayed in a few pieces"
+    assert result.events[-2:] == [Usage(5, 2_000, 2_005), Finish("stop")]
+
+
+async def test_each_slow_token_is_passed_on_before_the_next_is_sent(
+    fake: FakeOpenAI, client: ChatClient, req: ChatRequest
+) -> None:
+    fake.script(slow_tokens(4, 0.1, token="tok "))
+
+    result = await run(client, req)
+
+    # Had the consumer waited for more, tokens 0.1 s apart would have come joined.
+    deltas = [e for e in result.events if isinstance(e, TextDelta)]
+    assert deltas == [TextDelta("tok ")] * 4
+
+
+async def test_text_before_an_error_comes_first(
+    fake: FakeOpenAI, client: ChatClient, req: ChatRequest
+) -> None:
+    fake.script(
+        sse(
+            [
+                delta("Hel"),
+                delta("lo"),
+                b'data: {"error": {"message": "overloaded"}}\n\n',
+            ],
+            done=False,
+            finish_reason=None,
+        )
+    )
+
+    result = await run(client, req)
+
+    assert result.joined == [TextDelta("Hello")]
+    assert isinstance(result.error, ServerError)
+    assert result.error.partial_text == "Hello"
