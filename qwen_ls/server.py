@@ -222,7 +222,7 @@ class QwenLanguageServer(LanguageServer):
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
         )
         self.environ: Mapping[str, str] = environ if environ is not None else os.environ
-        self._initialization_options: Any = None
+        self.initialization_options: Any = None
         self._editor: config.EditorSettings | None = None
         self.editor_problems: list[str] = []
         self.sessions = SessionStore()
@@ -260,10 +260,14 @@ class QwenLanguageServer(LanguageServer):
     def editor(self) -> config.EditorSettings:
         """The editor's qwen.* settings: initializationOptions until the editor
         sends workspace/didChangeConfiguration."""
-        if self._editor is None:
-            self.apply_editor_settings(self._initialization_options)
-            assert self._editor is not None
+        self.load_editor_settings()
+        assert self._editor is not None
         return self._editor
+
+    def load_editor_settings(self) -> None:
+        """Read initializationOptions, unless the editor has sent newer settings."""
+        if self._editor is None:
+            self.apply_editor_settings(self.initialization_options)
 
     @property
     def client(self) -> ChatClient:
@@ -744,12 +748,12 @@ server = QwenLanguageServer()
 @server.feature(types.INITIALIZE)
 def on_initialize(ls: QwenLanguageServer, params: types.InitializeParams) -> None:
     # Only kept: reading them loads the configuration models, after the answer.
-    ls._initialization_options = params.initialization_options
+    ls.initialization_options = params.initialization_options
 
 
 @server.feature(types.INITIALIZED)
 def on_initialized(ls: QwenLanguageServer, params: types.InitializedParams) -> None:
-    ls.apply_editor_settings(ls._initialization_options)
+    ls.load_editor_settings()
     ls.publish_statuses()
     ls._watch_task = asyncio.ensure_future(ls.watch_configuration())
     ls.schedule_watchers()

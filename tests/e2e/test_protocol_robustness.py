@@ -496,3 +496,31 @@ async def test_every_command_names_the_bad_field(workspace: Path) -> None:
                 assert not_object.code == INVALID_PARAMS
         alive = await client.command("qwen.status", {})
     assert alive["workspaceFolder"] == workspace.as_uri()
+
+
+async def test_editor_settings_apply_also_to_a_client_that_skips_initialized(
+    workspace: Path,
+) -> None:
+    """initializationOptions are read after the answer to initialize (start-up): a
+    command before `initialized` still sees them, and settings sent after them are not
+    overwritten by them."""
+    raw = await RawLsp.start()
+    status = {"command": "qwen.status", "arguments": []}
+    try:
+        await raw.request(
+            "initialize",
+            {"processId": None, "capabilities": {},
+             "workspaceFolders": [{"uri": workspace.as_uri(), "name": "w"}],
+             "initializationOptions": {"qwen": {"model": "from-init"}}},
+        )  # fmt: skip
+        early = await raw.request("workspace/executeCommand", status)
+        raw.notify(
+            "workspace/didChangeConfiguration",
+            {"settings": {"qwen": {"model": "from-change"}}},
+        )
+        raw.notify("initialized", {})
+        later = await raw.request("workspace/executeCommand", status)
+    finally:
+        await raw.close()
+    assert early["result"]["model"] == "from-init"
+    assert later["result"]["model"] == "from-change"
