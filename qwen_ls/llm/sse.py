@@ -77,11 +77,9 @@ class ChunkDecoder:
             return []
         pending, self._pending = self._pending, []
         events: list[StreamEvent] = []
-        for kind, run in groupby(pending, key=type):
-            if kind is str:
-                events.append(TextDelta("".join(run)))  # type: ignore[arg-type]
-            else:
-                events.append(ReasoningDelta("".join(r.text for r in run)))  # type: ignore[union-attr]
+        for is_text, run in groupby(pending, key=lambda item: type(item) is str):
+            joined = "".join(p if isinstance(p, str) else p.text for p in run)
+            events.append(TextDelta(joined) if is_text else ReasoningDelta(joined))
         return events
 
     def feed(self, event: str, data: str) -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable
 
+import httpx
 import pytest
 
+from qwen_ls.llm import ReasoningDelta, TextDelta
 from qwen_ls.llm.readahead import read_ahead
+from qwen_ls.llm.sse import ChunkDecoder
 
 
 class Source:
@@ -85,3 +89,29 @@ async def test_cancelling_the_consumer_ends_the_filling() -> None:
         await task
 
     assert source.ended.is_set()
+
+
+def _chunk(**delta: str) -> str:
+    return json.dumps({"choices": [{"index": 0, "delta": delta}]})
+
+
+def test_the_decoder_joins_each_run_and_keeps_the_order() -> None:
+    decoder = ChunkDecoder(httpx.URL("http://127.0.0.1/v1/chat/completions"))
+    for delta in [
+        {"reasoning_content": "a"},
+        {"reasoning_content": "b"},
+        {"content": "c"},
+        {"content": "d"},
+        {"reasoning": "e"},
+    ]:
+        decoder.feed("message", _chunk(**delta))
+
+    assert decoder.take() == [
+        ReasoningDelta("ab"),
+        TextDelta("cd"),
+        ReasoningDelta("e"),
+    ]
+    assert decoder.take() == []
+    decoder.feed("message", _chunk(content="f"))
+    assert decoder.take() == [TextDelta("f")]
+    assert decoder.partial_text == "cdf"
