@@ -29,42 +29,40 @@ from pygls.uris import to_fs_path
 
 from qwen_ls import __version__
 from qwen_ls.features import code_actions as actions_feature
-from qwen_ls.features.chat import (
-    SYSTEM_PROMPT,
-    ChatOutcome,
-    ChatStreamer,
-    stream_answer,
-    user_message,
-)
 from qwen_ls.features.positions import DocumentText, SyncedWorkspace
-from qwen_ls.features.sessions import Session, SessionStore, UnknownSession
 from qwen_ls.lazy import load_on_first_use
-from qwen_ls.llm import ChatRequest, ConfigError, LLMError
 from qwen_ls.log import redact, remember_secret
-from qwen_ls.progress import RequestProgress
 
 if TYPE_CHECKING:
-    from qwen_ls import config
+    from qwen_ls import config, llm
+    from qwen_ls import progress as progress_module
     from qwen_ls.auth.session import OAuthSession
     from qwen_ls.config import ResolvedConfig
     from qwen_ls.features import args as arguments
+    from qwen_ls.features import chat as chat_feature
     from qwen_ls.features import context as context_feature
     from qwen_ls.features import edit as edit_feature
     from qwen_ls.features import guard as guard_feature
     from qwen_ls.features import models as models_feature
+    from qwen_ls.features import sessions as sessions_feature
     from qwen_ls.features import signin as signin_feature
     from qwen_ls.features import status as status_feature
     from qwen_ls.features import watchers as watchers_feature
     from qwen_ls.llm import ChatClient
 else:
     # Loaded by the first request that reads them, after `initialize` is answered:
-    # pydantic and the configuration models would double the server's start-up.
+    # pydantic and the configuration models alone would add about 40% to start-up
+    # (the start row of `python -m benchmarks`).
     config = load_on_first_use("qwen_ls.config")
+    llm = load_on_first_use("qwen_ls.llm")
+    progress_module = load_on_first_use("qwen_ls.progress")
     arguments = load_on_first_use("qwen_ls.features.args")
+    chat_feature = load_on_first_use("qwen_ls.features.chat")
     context_feature = load_on_first_use("qwen_ls.features.context")
     edit_feature = load_on_first_use("qwen_ls.features.edit")
     guard_feature = load_on_first_use("qwen_ls.features.guard")
     models_feature = load_on_first_use("qwen_ls.features.models")
+    sessions_feature = load_on_first_use("qwen_ls.features.sessions")
     signin_feature = load_on_first_use("qwen_ls.features.signin")
     status_feature = load_on_first_use("qwen_ls.features.status")
     watchers_feature = load_on_first_use("qwen_ls.features.watchers")
@@ -225,7 +223,6 @@ class QwenLanguageServer(LanguageServer):
         self.initialization_options: Any = None
         self._editor: config.EditorSettings | None = None
         self.editor_problems: list[str] = []
-        self.sessions = SessionStore()
         self.idle_timeout = 60.0
         self._client: ChatClient | None = None
         self._tasks: dict[Any, asyncio.Task[Any]] = {}
@@ -251,6 +248,10 @@ class QwenLanguageServer(LanguageServer):
     @cached_property
     def configs(self) -> config.ConfigCache:
         return config.ConfigCache()
+
+    @cached_property
+    def sessions(self) -> sessions_feature.SessionStore:
+        return sessions_feature.SessionStore()
 
     @cached_property
     def model_lists(self) -> models_feature.ModelListCache:
@@ -300,7 +301,9 @@ class QwenLanguageServer(LanguageServer):
             )
         return self._oauth
 
-    def client_for(self, endpoint: status_feature.Endpoint) -> ChatStreamer:
+    def client_for(
+        self, endpoint: status_feature.Endpoint
+    ) -> chat_feature.ChatStreamer:
         """The client that sends a chat to ``endpoint`` with its credentials."""
         if endpoint.auth_type == status_feature.QWEN_OAUTH:
             from qwen_ls.features.oauth_chat import OAuthChatClient
@@ -448,12 +451,12 @@ class QwenLanguageServer(LanguageServer):
             raise JsonRpcInvalidParams(str(exc)) from None
         except context_feature.ContextError as exc:
             raise JsonRpcInvalidParams(str(exc)) from None
-        except UnknownSession:
+        except sessions_feature.UnknownSession:
             raise JsonRpcInvalidParams(
                 "sessionId: unknown session in this workspace (it may have expired "
                 "or the server restarted); start a new chat without sessionId"
             ) from None
-        except LLMError as exc:
+        except llm.LLMError as exc:
             data: dict[str, Any] = {"kind": exc.kind}
             if exc.status is not None:
                 data["status"] = exc.status
@@ -550,7 +553,7 @@ class QwenLanguageServer(LanguageServer):
         if consent is None:
             return
         if not self.can_ask_user():
-            raise ConfigError(
+            raise llm.ConfigError(
                 consent.refusal("this editor cannot ask (no window/showMessageRequest)")
             )
         key = (consent.folder, consent.host)
@@ -560,7 +563,7 @@ class QwenLanguageServer(LanguageServer):
             self._consents[key] = asking
             asking.add_done_callback(lambda _: self._consents.pop(key, None))
         if not await asyncio.shield(asking):
-            raise ConfigError(
+            raise llm.ConfigError(
                 consent.refusal("you answered Don't allow, or closed the question")
             )
 
@@ -578,7 +581,7 @@ class QwenLanguageServer(LanguageServer):
             )
         except Exception as exc:
             logger.warning("the editor could not ask about %s: %s", consent.host, exc)
-            raise ConfigError(
+            raise llm.ConfigError(
                 consent.refusal("the editor could not show the question")
             ) from None
         if answer is None or answer.title != guard_feature.ALLOW:
@@ -665,7 +668,7 @@ class QwenLanguageServer(LanguageServer):
         endpoint = None
         try:
             chat = status_feature.endpoint_for(cfg)
-        except ConfigError:
+        except llm.ConfigError:
             chat = None
         if chat is not None and cfg.base_url is not None:
             if self._consent_needed(cfg) is None:
@@ -824,17 +827,17 @@ async def _model_turn(
     ls: QwenLanguageServer,
     cfg: ResolvedConfig,
     endpoint: status_feature.Endpoint,
-    session: Session,
+    session: sessions_feature.Session,
     system_prompt: str,
     message: str,
     *,
     work_done_token: Any,
     partial_token: Any,
     title: str = "Qwen",
-) -> ChatOutcome:
+) -> chat_feature.ChatOutcome:
     """Send one turn of `session` to the model, streaming it into the progress
     channels; the turn is kept in the session when an answer came back."""
-    request = ChatRequest(
+    request = llm.ChatRequest(
         url=endpoint.url,
         api_key=endpoint.api_key,
         model=endpoint.model,
@@ -846,17 +849,17 @@ async def _model_turn(
         extra_body=endpoint.extra_body,
         workspace=str(cfg.workspace_folder or "user level"),
     )
-    progress = RequestProgress(
+    progress = progress_module.RequestProgress(
         ls,
         work_done_token=work_done_token,
         partial_token=partial_token,
         title=title,
     )
     try:
-        outcome = await stream_answer(
+        outcome = await chat_feature.stream_answer(
             ls.client_for(endpoint), request, progress, session_id=session.id
         )
-    except LLMError as exc:
+    except llm.LLMError as exc:
         raise status_feature.explain_failure(exc, cfg) from None
     session.add_turn(message, outcome.text)
     return outcome
@@ -886,8 +889,8 @@ async def qwen_chat(
             cfg,
             endpoint,
             session,
-            SYSTEM_PROMPT,
-            user_message(args.prompt, context),
+            chat_feature.SYSTEM_PROMPT,
+            chat_feature.user_message(args.prompt, context),
             work_done_token=params.work_done_token,
             partial_token=args.partial_result_token,
         )
