@@ -266,9 +266,10 @@ def _no_key(result: dict[str, Any]) -> str:
 
 
 def chat_main(args: argparse.Namespace) -> int:
-    from qwen_ls.terminal_chat import run_chat
-
     try:
+        # Ctrl-C may come while this still loads (a second or so on a slow disk).
+        from qwen_ls.terminal_chat import run_chat
+
         return asyncio.run(run_chat(args))
     except KeyboardInterrupt:
         print("\nqwen-ls chat: cancelled", file=sys.stderr)

@@ -434,7 +434,9 @@ class QwenLanguageServer(LanguageServer):
         failures into JSON-RPC errors a person can act on."""
         msg_id = self.protocol.msg_id
         if msg_id is not None and msg_id in self._cancelled_early:
-            raise asyncio.CancelledError
+            # Cancelled before it arrived: it still gets its answer.
+            self._cancelled_early.remove(msg_id)
+            raise JsonRpcRequestCancelled(f"request {msg_id} was cancelled")
         task = asyncio.current_task()
         if msg_id is not None and task is not None:
             self._tasks[msg_id] = task

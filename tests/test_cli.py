@@ -149,6 +149,56 @@ def test_ctrl_c_cancels_the_chat_and_closes_the_stream(
     assert time.monotonic() - started < 5
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("wait", [0.0, 0.1, 0.2])
+def test_ctrl_c_while_the_server_starts_ends_the_chat(
+    fake: FakeOpenAI, tmp_path: Path, wait: float
+) -> None:
+    """Found by a new user: Ctrl-C before the chat request reached the server left
+    `qwen-ls chat` waiting for good (the server never answered a request cancelled
+    before it arrived)."""
+    import signal
+
+    folder = _slow_project(fake, tmp_path)
+    chat = subprocess.Popen(
+        [sys.executable, "-m", "qwen_ls", "chat", "hello"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (server := _children(chat.pid)) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert server, "the chat started its server"
+        time.sleep(wait)
+        os.killpg(chat.pid, signal.SIGINT)
+        _out, err = chat.communicate(timeout=15)
+    finally:
+        if chat.poll() is None:
+            chat.kill()
+    assert chat.returncode == 130, err.decode()
+    assert err.decode().strip() == "qwen-ls chat: cancelled"
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{server[0]}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{server[0]}").exists(), "the server ended too"
+
+
 def test_closed_pipe_stops_the_model(fake: FakeOpenAI, tmp_path: Path) -> None:
     folder = _slow_project(fake, tmp_path)
     chat = subprocess.Popen(

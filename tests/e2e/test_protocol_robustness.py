@@ -524,3 +524,29 @@ async def test_editor_settings_apply_also_to_a_client_that_skips_initialized(
         await raw.close()
     assert early["result"]["model"] == "from-init"
     assert later["result"]["model"] == "from-change"
+
+
+@pytest.mark.parametrize("command", ["qwen.status", "qwen.chat"])
+async def test_a_request_cancelled_before_it_arrives_is_still_answered(
+    workspace: Path, command: str
+) -> None:
+    raw = await RawLsp.start()
+    try:
+        await raw.initialize([workspace.as_uri()])
+        raw.notify("$/cancelRequest", {"id": 77})
+        future: asyncio.Future[dict[str, object]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        raw._waiters[77] = future
+        raw.send(
+            {"jsonrpc": "2.0", "id": 77, "method": "workspace/executeCommand",
+             "params": {"command": command, "arguments": [{"prompt": "hi"}]}}
+        )  # fmt: skip
+        answer = await asyncio.wait_for(future, 5)
+        after = await raw.request(
+            "workspace/executeCommand", {"command": "qwen.status", "arguments": []}
+        )
+    finally:
+        await raw.close()
+    assert answer["error"] == {"code": -32800, "message": "request 77 was cancelled"}
+    assert "result" in after
