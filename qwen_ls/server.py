@@ -72,6 +72,7 @@ logger = logging.getLogger(__name__)
 REQUEST_FAILED = -32803
 STATUS_NOTIFICATION = "qwen/status"
 WATCH_INTERVAL = 2.0
+SHUTDOWN_GRACE = 2.0
 
 T = TypeVar("T")
 
@@ -195,6 +196,21 @@ class QwenProtocol(LanguageServerProtocol):
             provider.work_done_progress = True
         self._workspace = SyncedWorkspace.like(self.workspace)
         return result
+
+    @lsp_method(types.SHUTDOWN)
+    def lsp_shutdown(self, *args: Any) -> Generator[Any, Any, None]:
+        # pygls cancels what is left while iterating over the live request table,
+        # which those cancellations change ("dictionary changed size during
+        # iteration", answered as an internal error). Our commands have answered
+        # by then (on_shutdown); the rest is cancelled from a copy.
+        shutdown_id = self.msg_id
+        handler = self.fm.features.get(types.SHUTDOWN)
+        if handler is not None:
+            yield handler, args, None
+        for msg_id, future in list(self._request_futures.items()):
+            if msg_id != shutdown_id and not future.done():
+                future.cancel()
+        self._shutdown = True
 
     @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
     def lsp_workspace__execute_command(
@@ -481,10 +497,21 @@ class QwenLanguageServer(LanguageServer):
         task.cancel()
         return True
 
-    def cancel_all(self) -> None:
-        for task in list(self._tasks.values()):
+    async def cancel_all(self) -> None:
+        """Before shutdown is answered: every running command ends its stream and
+        progress and answers RequestCancelled (bounded by SHUTDOWN_GRACE)."""
+        for msg_id, task in list(self._tasks.items()):
+            self._cancelled_by_client.add(msg_id)
             task.cancel()
-        self._tasks.clear()
+        shutdown_id = self.protocol.msg_id
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_GRACE
+        while loop.time() < deadline and any(
+            not future.done()
+            for msg_id, future in list(self.protocol._request_futures.items())
+            if msg_id != shutdown_id
+        ):
+            await asyncio.sleep(0.005)
 
     def internal_stats(self) -> dict[str, int]:
         """Sizes of everything that grows per request, for leak checks."""
@@ -799,7 +826,7 @@ def on_watched_files(
 
 @server.feature(types.SHUTDOWN)
 async def on_shutdown(ls: QwenLanguageServer, *args: Any) -> None:
-    ls.cancel_all()
+    await ls.cancel_all()
     await ls.aclose()
 
 

@@ -47,42 +47,56 @@ async def test_requests_after_shutdown_answer_invalid_request(workspace: Path) -
         await raw.close()
 
 
+@pytest.mark.parametrize("chats", [1, 3])
 async def test_shutdown_ends_running_chats_and_their_progress(
-    fake: FakeOpenAI, workspace: Path
+    fake: FakeOpenAI, workspace: Path, chats: int
 ) -> None:
-    fake.script(slow_tokens(500, 0.05))
+    """With several chats running, shutdown once answered an internal error and left
+    chats without an answer (found by a new user)."""
+    fake.default = lambda request: slow_tokens(500, 0.05)
     write_env(workspace, f"OPENAI_BASE_URL={fake.base_url}\n")
     raw = await RawLsp.start()
     try:
         await raw.initialize([workspace.as_uri()])
-        chat = asyncio.ensure_future(
-            raw.request(
-                "workspace/executeCommand",
-                {"command": "qwen.chat", "arguments": [{"prompt": "long"}],
-                 "workDoneToken": "wd"},
+        running = [
+            asyncio.ensure_future(
+                raw.request(
+                    "workspace/executeCommand",
+                    {
+                        "command": "qwen.chat",
+                        "arguments": [{"prompt": "long"}],
+                        "workDoneToken": f"wd{i}",
+                    },
+                )
             )
-        )  # fmt: skip
-        while not any(
-            m.get("method") == "$/progress"
-            and m["params"]["value"].get("kind") == "report"
-            for m in raw.messages
+            for i in range(chats)
+        ]
+        while (
+            sum(
+                m.get("method") == "$/progress"
+                and m["params"]["value"].get("kind") == "report"
+                for m in raw.messages
+            )
+            < chats
         ):
             await asyncio.sleep(0.02)
         started = time.monotonic()
-        await raw.request("shutdown")
-        answer = await asyncio.wait_for(chat, 5)
+        shutdown = await raw.request("shutdown")
+        answers = await asyncio.wait_for(asyncio.gather(*running), 5)
         raw.notify("exit")
         assert await asyncio.wait_for(raw.process.wait(), 5) == 0
         elapsed = time.monotonic() - started
     finally:
         await raw.close()
-    assert "error" in answer
-    kinds = [
-        m["params"]["value"]["kind"]
-        for m in raw.messages
-        if m.get("method") == "$/progress" and m["params"]["token"] == "wd"
-    ]
-    assert kinds[0] == "begin" and kinds[-1] == "end" and kinds.count("end") == 1
+    assert "error" not in shutdown and shutdown["result"] is None, shutdown
+    assert all(a["error"]["code"] == -32800 for a in answers), answers
+    for i in range(chats):
+        kinds = [
+            m["params"]["value"]["kind"]
+            for m in raw.messages
+            if m.get("method") == "$/progress" and m["params"]["token"] == f"wd{i}"
+        ]
+        assert kinds[0] == "begin" and kinds[-1] == "end" and kinds.count("end") == 1
     assert await asyncio.to_thread(fake.wait_for_disconnect, 2.0)
     assert elapsed < 3
 
