@@ -21,6 +21,7 @@ from pygls.exceptions import (
     JsonRpcInvalidParams,
     JsonRpcInvalidRequest,
     JsonRpcRequestCancelled,
+    JsonRpcServerNotInitialized,
 )
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
@@ -112,6 +113,7 @@ class QwenProtocol(LanguageServerProtocol):
     """
 
     _server: QwenLanguageServer
+    _initialize_received = False
 
     def _execute_handler(  # type: ignore[no-untyped-def]
         self, msg_id, handler, callback, args=None, kwargs=None
@@ -170,19 +172,22 @@ class QwenProtocol(LanguageServerProtocol):
     def handle_message(self, message: Any) -> None:
         if message is _ANSWERED:
             return
-        if (
-            self._shutdown
-            and getattr(message, "method", types.EXIT) != types.EXIT
-            and getattr(message, "id", None) is not None
-        ):
-            self._send_response(
-                message.id,
-                error=JsonRpcInvalidRequest(
-                    "the server is shutting down"
-                ).to_response_error(),
+        method = getattr(message, "method", None)
+        is_request = method is not None and getattr(message, "id", None) is not None
+        if is_request and self._shutdown and method != types.EXIT:
+            error: JsonRpcException = JsonRpcInvalidRequest(
+                "the server is shutting down"
             )
+        elif (
+            is_request and not self._initialize_received and method != types.INITIALIZE
+        ):
+            error = JsonRpcServerNotInitialized(
+                f"{method} before initialize: send initialize first"
+            )
+        else:
+            super().handle_message(message)
             return
-        super().handle_message(message)
+        self._send_response(message.id, error=error.to_response_error())
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(
@@ -195,6 +200,7 @@ class QwenProtocol(LanguageServerProtocol):
         if provider is not None:
             provider.work_done_progress = True
         self._workspace = SyncedWorkspace.like(self.workspace)
+        self._initialize_received = True
         return result
 
     @lsp_method(types.SHUTDOWN)

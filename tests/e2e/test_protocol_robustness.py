@@ -564,3 +564,24 @@ async def test_a_request_cancelled_before_it_arrives_is_still_answered(
         await raw.close()
     assert answer["error"] == {"code": -32800, "message": "request 77 was cancelled"}
     assert "result" in after
+
+
+async def test_a_request_before_initialize_is_refused_with_server_not_initialized(
+    workspace: Path,
+) -> None:
+    raw = await RawLsp.start()
+    try:
+        early = await raw.request(
+            "workspace/executeCommand", {"command": "qwen.status", "arguments": []}
+        )
+        await raw.initialize([workspace.as_uri()])
+        later = await raw.request(
+            "workspace/executeCommand", {"command": "qwen.status", "arguments": []}
+        )
+    finally:
+        await raw.close()
+    assert early["error"] == {
+        "code": -32002,
+        "message": "workspace/executeCommand before initialize: send initialize first",
+    }
+    assert later["result"]["workspaceFolder"] == workspace.as_uri()
