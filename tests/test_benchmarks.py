@@ -18,6 +18,7 @@ ROWS = [
     "cancel: progress cancel to upstream closed",
     "memory: RSS after initialize",
     "memory: growth after 20 chats",
+    "ready: spawn to first answer after initialized",
     "first delta, first chat after start",
 ]
 
