@@ -188,7 +188,9 @@ def serve_main(args: argparse.Namespace) -> int:
         server.start_tcp(args.host, args.port)
     else:
         server.start_io()
-    return 0
+    # LSP: `exit` (or the editor going away) without `shutdown` first ends with 1;
+    # pygls computes that code but its loop swallows the SystemExit.
+    return 0 if server.shutdown_received else 1
 
 
 def _exit_when_gone(pid: int) -> None:

@@ -350,6 +350,11 @@ class QwenLanguageServer(LanguageServer):
     # Workspace folders and configuration
 
     @property
+    def shutdown_received(self) -> bool:
+        """Whether the client sent `shutdown` (an `exit` without it ends with 1)."""
+        return bool(self.protocol._shutdown)
+
+    @property
     def home(self) -> Path:
         return Path(self.environ.get("HOME") or Path.home())
 

@@ -585,3 +585,14 @@ async def test_a_request_before_initialize_is_refused_with_server_not_initialize
         "message": "workspace/executeCommand before initialize: send initialize first",
     }
     assert later["result"]["workspaceFolder"] == workspace.as_uri()
+
+
+async def test_exit_without_shutdown_ends_with_code_1(workspace: Path) -> None:
+    raw = await RawLsp.start()
+    try:
+        await raw.initialize([workspace.as_uri()])
+        raw.notify("exit")
+        code = await asyncio.wait_for(raw.process.wait(), 5)
+    finally:
+        await raw.close()
+    assert code == 1
