@@ -119,6 +119,17 @@ def _slow_project(fake: FakeOpenAI, tmp_path: Path) -> Path:
     return project(tmp_path, f"OPENAI_BASE_URL={fake.base_url}\n")
 
 
+def _chat_in_own_session(folder: Path) -> subprocess.Popen[bytes]:
+    """`qwen-ls chat hello` in a process group of its own, as a terminal runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "qwen_ls", "chat", "hello"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
 def test_ctrl_c_cancels_the_chat_and_closes_the_stream(
     fake: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -127,13 +138,7 @@ def test_ctrl_c_cancels_the_chat_and_closes_the_stream(
     import time
 
     folder = _slow_project(fake, tmp_path)
-    chat = subprocess.Popen(
-        [sys.executable, "-m", "qwen_ls", "chat", "hello"],
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    chat = _chat_in_own_session(folder)
     try:
         assert chat.stdout is not None
         assert chat.stdout.read(8), "the answer started"
@@ -173,13 +178,7 @@ def test_ctrl_c_while_the_server_starts_ends_the_chat(
     import signal
 
     folder = _slow_project(fake, tmp_path)
-    chat = subprocess.Popen(
-        [sys.executable, "-m", "qwen_ls", "chat", "hello"],
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    chat = _chat_in_own_session(folder)
     try:
         deadline = time.monotonic() + 30
         while not (server := _children(chat.pid)) and time.monotonic() < deadline:
