@@ -347,12 +347,12 @@ class QwenLanguageServer(LanguageServer):
             "internal error (%s): %s", getattr(source, "__name__", source), error
         )
 
-    # Workspace folders and configuration
-
     @property
     def shutdown_received(self) -> bool:
         """Whether the client sent `shutdown` (an `exit` without it ends with 1)."""
         return bool(self.protocol._shutdown)
+
+    # Workspace folders and configuration
 
     @property
     def home(self) -> Path:
@@ -508,7 +508,7 @@ class QwenLanguageServer(LanguageServer):
         task.cancel()
         return True
 
-    async def cancel_all(self) -> None:
+    async def stop_all_requests(self) -> None:
         """Before shutdown is answered: every running command ends its stream and
         progress and answers RequestCancelled (bounded by SHUTDOWN_GRACE)."""
         for msg_id, task in list(self._tasks.items()):
@@ -837,7 +837,7 @@ def on_watched_files(
 
 @server.feature(types.SHUTDOWN)
 async def on_shutdown(ls: QwenLanguageServer, *args: Any) -> None:
-    await ls.cancel_all()
+    await ls.stop_all_requests()
     await ls.aclose()
 
 
