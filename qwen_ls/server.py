@@ -35,6 +35,8 @@ from qwen_ls.lazy import load_on_first_use
 from qwen_ls.log import redact, remember_secret
 
 if TYPE_CHECKING:
+    import httpx
+
     from qwen_ls import config, llm
     from qwen_ls import progress as progress_module
     from qwen_ls.auth.session import OAuthSession
@@ -307,21 +309,20 @@ class QwenLanguageServer(LanguageServer):
     def oauth(self) -> OAuthSession:
         """The Qwen OAuth sign-in, per user and so shared by every folder."""
         if self._oauth is None:
-            # httpx: loaded by the first sign-in or OAuth chat, not at start.
-            import httpx
-
             from qwen_ls.auth.session import OAuthSession
-            from qwen_ls.llm.transport import RoutingTransport
 
-            environ = self.environ
             self._oauth = OAuthSession(
-                self.home,
-                environ,
-                transport=lambda: RoutingTransport(
-                    environ, limits=httpx.Limits(max_connections=10)
-                ),
+                self.home, self.environ, transport=self._oauth_transport
             )
         return self._oauth
+
+    def _oauth_transport(self) -> httpx.AsyncBaseTransport:
+        # httpx: loaded by the first sign-in or OAuth chat, not by a status.
+        import httpx
+
+        from qwen_ls.llm.transport import RoutingTransport
+
+        return RoutingTransport(self.environ, limits=httpx.Limits(max_connections=10))
 
     def client_for(
         self, endpoint: status_feature.Endpoint
@@ -511,16 +512,15 @@ class QwenLanguageServer(LanguageServer):
     async def stop_all_requests(self) -> None:
         """Before shutdown is answered: every running command ends its stream and
         progress and answers RequestCancelled (bounded by SHUTDOWN_GRACE)."""
-        for msg_id, task in list(self._tasks.items()):
-            self._cancelled_by_client.add(msg_id)
-            task.cancel()
-        shutdown_id = self.protocol.msg_id
+        stopping = list(self._tasks)
+        for msg_id in stopping:
+            self.stop_request(msg_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SHUTDOWN_GRACE
+        futures = self.protocol._request_futures
         while loop.time() < deadline and any(
-            not future.done()
-            for msg_id, future in list(self.protocol._request_futures.items())
-            if msg_id != shutdown_id
+            (future := futures.get(msg_id)) is not None and not future.done()
+            for msg_id in stopping
         ):
             await asyncio.sleep(0.005)
 

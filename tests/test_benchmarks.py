@@ -112,3 +112,25 @@ def test_starting_the_server_does_not_load_what_only_chats_need() -> None:
         "at start-up (server.py loads its features with load_on_first_use; see the "
         "start row of `python -m benchmarks`)"
     )
+
+
+def test_the_status_sent_after_initialized_does_not_load_the_http_client(
+    tmp_path: Path,
+) -> None:
+    """What `initialized` does (each folder's configuration and status, including
+    the Qwen OAuth sign-in read from its file) needs no httpx: the `ready` row."""
+    code = (
+        "import sys\n"
+        "from qwen_ls.server import QwenLanguageServer\n"
+        "from qwen_ls.features.status import status_notification\n"
+        f"ls = QwenLanguageServer(environ={{'HOME': {str(tmp_path)!r}}})\n"
+        "cfg = ls.config_for(None)\n"
+        "status_notification(cfg, None)\n"
+        "print(cfg.oauth.problem, sorted(m for m in ('httpx', 'httpcore') "
+        "if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "not signed in []"

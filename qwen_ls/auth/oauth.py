@@ -18,12 +18,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit
 
-import httpx
-
 from qwen_ls.log import remember_secret
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,8 @@ SLOW_DOWN_STEP = 5.0
 # should not cost the user a sign-in they are about to approve).
 POLL_FAILURES = 3
 # Below the 10 s after which other processes break oauth_creds.lock as stale.
-REFRESH_TIMEOUT = httpx.Timeout(8.0)
-REQUEST_TIMEOUT = httpx.Timeout(30.0)
+REFRESH_TIMEOUT = 8.0  # seconds
+REQUEST_TIMEOUT = 30.0
 
 Kind = Literal[
     "denied",
@@ -295,8 +296,10 @@ class QwenOAuth:
         path: str,
         form: dict[str, str],
         headers: dict[str, str],
-        timeout: httpx.Timeout,
+        timeout: float,
     ) -> _Answer:
+        import httpx  # loaded by the first request, not by reading credentials
+
         try:
             response = await self._http.post(
                 self.base_url + path,
@@ -306,7 +309,7 @@ class QwenOAuth:
                     "Accept": "application/json",
                     **headers,
                 },
-                timeout=timeout,
+                timeout=httpx.Timeout(timeout),
             )
         except httpx.HTTPError as exc:
             raise OAuthError("network", self._network_problem(exc)) from exc

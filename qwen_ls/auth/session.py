@@ -9,15 +9,17 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from qwen_ls.auth.credentials import CredentialStore, OAuthCredentials
 from qwen_ls.auth.oauth import DEFAULT_BASE, DeviceAuthorization, QwenOAuth
 from qwen_ls.auth.tokens import TokenManager
 from qwen_ls.config import OAuthStatus
 from qwen_ls.config.urls import base_url_problem
+
+if TYPE_CHECKING:
+    import httpx
 
 OAUTH_BASE_VAR = "QWEN_OAUTH_BASE_URL"
 OAUTH_MODEL = "coder-model"
@@ -83,7 +85,13 @@ class OAuthSession:
         if self._oauth is None:
             base = oauth_base_url(self.environ)
             if self._http is None:
-                transport = _Lazy(self._transport) if self._transport else None
+                # httpx: loaded by the first request to the OAuth server; a status
+                # only reads the credentials file.
+                import httpx
+
+                from qwen_ls.llm.transport import MadeOnFirstUse
+
+                transport = MadeOnFirstUse(self._transport) if self._transport else None
                 self._http = httpx.AsyncClient(transport=transport, trust_env=False)
             self._oauth = QwenOAuth(self._http, base)
         return self._oauth
@@ -91,7 +99,8 @@ class OAuthSession:
     @property
     def tokens(self) -> TokenManager:
         if self._tokens is None:
-            self._tokens = TokenManager(self.store, self.oauth())
+            oauth_base_url(self.environ)  # a bad QWEN_OAUTH_BASE_URL: nothing is made
+            self._tokens = TokenManager(self.store, self.oauth)
         return self._tokens
 
     # -- what the process knows ----------------------------------------------
@@ -197,22 +206,3 @@ class OAuthSession:
             self._oauth = None
             self._tokens = None
             await http.aclose()
-
-
-class _Lazy(httpx.AsyncBaseTransport):
-    """Makes the real transport (proxies, CA bundle) on the first request: the token
-    manager exists as soon as any folder's status is asked for, most of them never
-    needing the OAuth server."""
-
-    def __init__(self, make: Callable[[], httpx.AsyncBaseTransport]) -> None:
-        self._make = make
-        self._transport: httpx.AsyncBaseTransport | None = None
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._transport is None:
-            self._transport = self._make()
-        return await self._transport.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        if self._transport is not None:
-            await self._transport.aclose()

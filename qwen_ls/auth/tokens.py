@@ -31,13 +31,14 @@ class TokenManager:
     """Valid credentials for requests; one per server process.
 
     ``problem`` says why credentials are missing (an invalid file) or will not last
-    beyond this session (the file could not be written).
+    beyond this session (the file could not be written). ``oauth`` makes the OAuth
+    client when a refresh needs it (reading credentials does not load httpx).
     """
 
     def __init__(
         self,
         store: CredentialStore,
-        oauth: QwenOAuth,
+        oauth: Callable[[], QwenOAuth],
         *,
         now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
@@ -139,7 +140,7 @@ class TokenManager:
         if not source.refresh_token:
             raise OAuthError("signedOut", SIGNED_OUT)
         try:
-            token = await self._oauth.refresh(source.refresh_token)
+            token = await self._oauth().refresh(source.refresh_token)
         except OAuthError as exc:
             if exc.kind != "signedOut":
                 raise
@@ -163,7 +164,7 @@ class TokenManager:
             if not again.expires_within(REFRESH_MARGIN_S, self._now_ms()):
                 return again
             try:
-                token = await self._oauth.refresh(again.refresh_token)
+                token = await self._oauth().refresh(again.refresh_token)
             except OAuthError as exc:
                 if exc.kind != "signedOut":
                     raise

@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import certifi
@@ -189,3 +189,21 @@ class RoutingTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         for transport in (self._direct, *self._proxied.values()):
             await transport.aclose()
+
+
+class MadeOnFirstUse(httpx.AsyncBaseTransport):
+    """A transport made by ``make`` on the first request: proxies and CA bundles are
+    read when something is sent, not when a client is set up."""
+
+    def __init__(self, make: Callable[[], httpx.AsyncBaseTransport]) -> None:
+        self._make = make
+        self._transport: httpx.AsyncBaseTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            self._transport = self._make()
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()

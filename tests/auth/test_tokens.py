@@ -38,7 +38,7 @@ HOUR_MS = 3_600_000
 
 
 def manager(home: Path, http: httpx.AsyncClient, fake: FakeOAuth) -> TokenManager:
-    return TokenManager(CredentialStore(home), QwenOAuth(http, fake.base_url))
+    return TokenManager(CredentialStore(home), lambda: QwenOAuth(http, fake.base_url))
 
 
 async def test_valid_token_is_used_without_request_or_rereading(
@@ -101,7 +101,9 @@ async def test_B31_skewed_clock_does_not_cause_refresh_storms(
     write_cli_creds(home, expiry_date=skewed - 1000)
     fake.rotate()
     tokens_ = TokenManager(
-        CredentialStore(home), QwenOAuth(http, fake.base_url), now_ms=lambda: skewed
+        CredentialStore(home),
+        lambda: QwenOAuth(http, fake.base_url),
+        now_ms=lambda: skewed,
     )
 
     first = await tokens_.access()
@@ -160,7 +162,7 @@ REFRESHER = textwrap.dedent(
         while not go.exists():
             await asyncio.sleep(0.002)
         async with httpx.AsyncClient(trust_env=False) as http:
-            tokens = TokenManager(CredentialStore(home), QwenOAuth(http, base))
+            tokens = TokenManager(CredentialStore(home), lambda: QwenOAuth(http, base))
             creds = await tokens.access()
         print(json.dumps({"access": creds.access_token}))
 
@@ -471,7 +473,7 @@ async def test_lock_held_for_ever_is_reported(
     store = CredentialStore(home)
     store.lock_attempts = 2
     store.lock_path.write_text("stuck")
-    tokens_ = TokenManager(store, QwenOAuth(http, fake.base_url))
+    tokens_ = TokenManager(store, lambda: QwenOAuth(http, fake.base_url))
 
     with pytest.raises(OAuthError) as caught:
         await tokens_.access()

@@ -35,7 +35,10 @@ async def test_requests_after_shutdown_answer_invalid_request(workspace: Path) -
     raw = await RawLsp.start()
     try:
         await raw.initialize([workspace.as_uri()])
+        started = time.monotonic()
         shutdown = await raw.request("shutdown")
+        # Nothing runs: no waiting for commands to answer (SHUTDOWN_GRACE is 2 s).
+        assert time.monotonic() - started < 1.5
         assert shutdown.get("result", "missing") is None
         late = await raw.request(
             "workspace/executeCommand", {"command": "qwen.status", "arguments": []}
