@@ -279,14 +279,13 @@ def chat_main(args: argparse.Namespace) -> int:
 
 
 def auth_main(name: str, argv: list[str]) -> int:
-    from qwen_ls.terminal_auth import run_login, run_logout
-
-    if name == "login":
-        run = run_login(_login_parser().parse_args(argv))
-    else:
-        run = run_logout(_logout_parser().parse_args(argv))
+    parser = _login_parser() if name == "login" else _logout_parser()
+    args = parser.parse_args(argv)
     try:
-        return asyncio.run(run)
+        # As in chat_main: Ctrl-C may come while this still loads.
+        from qwen_ls.terminal_auth import run_login, run_logout
+
+        return asyncio.run(run_login(args) if name == "login" else run_logout(args))
     except KeyboardInterrupt:
         print(f"\nqwen-ls {name}: cancelled", file=sys.stderr)
         return 130

@@ -176,13 +176,19 @@ class QwenProtocol(LanguageServerProtocol):
             return
         method = getattr(message, "method", None)
         is_request = method is not None and getattr(message, "id", None) is not None
+        early = not self._initialize_received and method not in (
+            None,
+            types.INITIALIZE,
+            types.EXIT,
+        )
+        if early and not is_request:
+            logger.info("dropped %s: it came before initialize", method)
+            return
         if is_request and self._shutdown and method != types.EXIT:
             error: JsonRpcException = JsonRpcInvalidRequest(
                 "the server is shutting down"
             )
-        elif (
-            is_request and not self._initialize_received and method != types.INITIALIZE
-        ):
+        elif early:
             error = JsonRpcServerNotInitialized(
                 f"{method} before initialize: send initialize first"
             )

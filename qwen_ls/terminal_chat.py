@@ -23,6 +23,7 @@ PARTIAL_TOKEN = "qwen-ls-chat"
 REQUEST_ID = "qwen-ls-chat-1"
 MAX_FILE_CHARS = 200_000
 START_TIMEOUT = 30.0
+CANCEL_PATIENCE = 3.0  # seconds a cancelled chat waits for the server's answer
 
 
 class ServerClient(LanguageClient):
@@ -39,12 +40,25 @@ class TerminalClient(ServerClient):
         self.show_reasoning = show_reasoning
         self.printed: list[str] = []
         self.stopped_by: str | None = None  # "interrupt" or "closed pipe"
+        self.conversation: asyncio.Task[int] | None = None
+        self.chat_sent = False
 
     def stop_chat(self, reason: str) -> None:
-        """Ask the server to end the chat (and the model's stream) now."""
+        """Ask the server to end the chat (and the model's stream) now; before the
+        chat was sent, or when asked twice, stop waiting for the server at all."""
         if self.stopped_by is None:
             self.stopped_by = reason
-            self.cancel_request(types.CancelParams(id=REQUEST_ID))
+            if self.chat_sent:
+                self.cancel_request(types.CancelParams(id=REQUEST_ID))
+                # A server that does not answer the cancel is not waited for.
+                loop = asyncio.get_running_loop()
+                loop.call_later(CANCEL_PATIENCE, self._stop_waiting)
+                return
+        self._stop_waiting()
+
+    def _stop_waiting(self) -> None:
+        if self.conversation is not None:
+            self.conversation.cancel()
 
 
 def _make_client(show_reasoning: bool) -> TerminalClient:
@@ -56,13 +70,9 @@ def _make_client(show_reasoning: bool) -> TerminalClient:
             return
         if (delta := params.value.get("delta")) and ls.stopped_by is None:
             ls.printed.append(delta)
-            try:
-                sys.stdout.write(delta)
-                sys.stdout.flush()
-            except BrokenPipeError:
+            if not _write(delta):
                 # `qwen-ls chat ... | head`: stop the model instead of paying for
                 # an answer nobody reads.
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 ls.stop_chat("closed pipe")
         if (reasoning := params.value.get("reasoning")) and ls.show_reasoning:
             sys.stderr.write(reasoning)
@@ -153,6 +163,23 @@ async def run_chat(args: argparse.Namespace) -> int:
     if not args.verbose:
         logging.getLogger("pygls").setLevel(logging.CRITICAL)
     client = _make_client(args.reasoning)
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGINT, client.stop_chat, "interrupt")
+    try:
+        return await _run_server_and_chat(client, server_args, folder, arguments, args)
+    finally:
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _run_server_and_chat(
+    client: TerminalClient,
+    server_args: list[str],
+    folder: Path,
+    arguments: dict[str, Any],
+    args: argparse.Namespace,
+) -> int:
     # Its own session: Ctrl-C in the terminal reaches us, and we end the chat.
     await client.start_io(
         sys.executable, *server_args, cwd=str(folder), start_new_session=True
@@ -162,25 +189,34 @@ async def run_chat(args: argparse.Namespace) -> int:
     drain = asyncio.ensure_future(
         drain_stderr(client, server.stderr, echo=bool(args.verbose))
     )
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError):
-        loop.add_signal_handler(signal.SIGINT, client.stop_chat, "interrupt")
+    client.conversation = asyncio.ensure_future(_converse(client, folder, arguments))
+    if client.stopped_by is not None:  # Ctrl-C while the server was being started
+        client.conversation.cancel()
     try:
-        return await _converse(client, folder, arguments)
+        return await client.conversation
+    except asyncio.CancelledError:
+        if client.stopped_by is None:
+            raise
+        if client.stopped_by == "closed pipe":
+            return 0
+        _end_line(client)
+        print("qwen-ls chat: cancelled", file=sys.stderr)
+        return 130
     finally:
-        with contextlib.suppress(NotImplementedError):
-            loop.remove_signal_handler(signal.SIGINT)
-        await stop_server(client, drain)
+        # A server that has not answered by now gets a second, not five.
+        await stop_server(client, drain, patience=1.0 if client.stopped_by else 5.0)
 
 
-async def stop_server(client: ServerClient, drain: asyncio.Future[Any]) -> None:
+async def stop_server(
+    client: ServerClient, drain: asyncio.Future[Any], *, patience: float = 5.0
+) -> None:
     """shutdown and exit, politely and briefly; kill the server if it will not go."""
     server = client._server
     if server is not None and server.returncode is None:
         try:
-            await asyncio.wait_for(client.shutdown_async(None), 5)
+            await asyncio.wait_for(client.shutdown_async(None), patience)
             client.exit(None)
-            await asyncio.wait_for(server.wait(), 5)
+            await asyncio.wait_for(server.wait(), patience)
         except Exception:
             with contextlib.suppress(ProcessLookupError):
                 server.kill()
@@ -222,6 +258,7 @@ async def _converse(
             START_TIMEOUT,
         )
         client.initialized(types.InitializedParams())
+        client.chat_sent = True
         result = await client.protocol.send_request_async(
             types.WORKSPACE_EXECUTE_COMMAND,
             types.ExecuteCommandParams(command="qwen.chat", arguments=[arguments]),
@@ -243,7 +280,7 @@ async def _converse(
     text = result.get("text", "") if isinstance(result, dict) else ""
     streamed = "".join(client.printed)
     if text.startswith(streamed):
-        sys.stdout.write(text[len(streamed) :])
+        _write(text[len(streamed) :])
     _end_line(client, text)
     if isinstance(result, dict) and result.get("finishReason") == "length":
         print("qwen-ls chat: stopped at the model's max tokens", file=sys.stderr)
@@ -252,9 +289,19 @@ async def _converse(
 
 def _end_line(client: TerminalClient, text: str | None = None) -> None:
     shown = text if text is not None else "".join(client.printed)
-    if shown and not shown.endswith("\n"):
-        sys.stdout.write("\n")
-    sys.stdout.flush()
+    _write("\n" if shown and not shown.endswith("\n") else "")
+
+
+def _write(text: str) -> bool:
+    """Write and flush stdout; False when its reader has gone (`| head`), after
+    which stdout goes to /dev/null so that nothing fails at exit."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return False
+    return True
 
 
 def _fail(reason: str) -> int:

@@ -198,6 +198,43 @@ def test_ctrl_c_while_the_server_starts_ends_the_chat(
     assert not Path(f"/proc/{server[0]}").exists(), "the server ended too"
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("when", ["starting", "answering"])
+def test_ctrl_c_ends_the_chat_even_when_its_server_hangs(
+    fake: FakeOpenAI, tmp_path: Path, when: str
+) -> None:
+    """Found by a new user: with a server that did not answer (here: stopped),
+    Ctrl-C waited for it for 35 s, and a second Ctrl-C did nothing."""
+    import contextlib
+    import signal
+
+    folder = _slow_project(fake, tmp_path)
+    chat = _chat_in_own_session(folder)
+    server: list[int] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not (server := _children(chat.pid)) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert server, "the chat started its server"
+        if when == "answering":
+            assert chat.stdout is not None
+            assert chat.stdout.read(4), "the answer started"
+        os.kill(server[0], signal.SIGSTOP)
+        started = time.monotonic()
+        os.killpg(chat.pid, signal.SIGINT)
+        _out, err = chat.communicate(timeout=20)
+        took = time.monotonic() - started
+    finally:
+        if chat.poll() is None:
+            chat.kill()
+        for pid in server:  # the chat's own server, stopped by this test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert chat.returncode == 130, err.decode()
+    assert err.decode().strip().endswith("qwen-ls chat: cancelled")
+    assert took < 10, f"{took:.1f} s"
+
+
 def test_closed_pipe_stops_the_model(fake: FakeOpenAI, tmp_path: Path) -> None:
     folder = _slow_project(fake, tmp_path)
     chat = subprocess.Popen(
@@ -216,6 +253,23 @@ def test_closed_pipe_stops_the_model(fake: FakeOpenAI, tmp_path: Path) -> None:
     finally:
         if chat.poll() is None:
             chat.kill()
+
+
+def test_the_last_write_to_a_reader_that_has_gone_is_no_error() -> None:
+    """Found by a new user: when `| head` closed the pipe after the last piece of the
+    answer, the final newline ended in a BrokenPipeError traceback (exit 120)."""
+    code = (
+        "import os, sys\n"
+        "from qwen_ls import terminal_chat\n"
+        "read, write = os.pipe()\n"
+        "os.close(read)\n"
+        "os.dup2(write, sys.stdout.fileno())\n"
+        "sys.stderr.write(str(terminal_chat._write('the rest of the answer')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (0, "False")
 
 
 def test_file_outside_cwd_keeps_the_cwd_configuration(

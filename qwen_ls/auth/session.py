@@ -36,7 +36,14 @@ def oauth_base_url(environ: Mapping[str, str]) -> str:
     value = (environ.get(OAUTH_BASE_VAR) or "").strip()
     if not value:
         return DEFAULT_BASE
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise OAuthBaseUrlError(
+            f"{OAUTH_BASE_VAR} in the server's environment is not a valid URL (check "
+            "its port); correct or unset it"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OAuthBaseUrlError(
             f"{OAUTH_BASE_VAR} in the server's environment is not an http(s) URL; "

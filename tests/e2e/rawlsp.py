@@ -98,19 +98,29 @@ class RawLsp:
             message["params"] = params
         self.send(message)
 
-    async def initialize(self, folders: list[str] | None = None, **caps: Any) -> None:
-        answer = await self.request(
-            "initialize",
-            {
-                "processId": os.getpid(),
-                "capabilities": caps or {"window": {"workDoneProgress": True}},
-                "workspaceFolders": [
-                    {"uri": f, "name": f.rsplit("/", 1)[-1]} for f in folders or []
-                ],
-            },
-        )
+    async def initialize(
+        self,
+        folders: list[str] | None = None,
+        *,
+        options: Any = None,
+        initialized: bool = True,
+        **caps: Any,
+    ) -> None:
+        """initialize (with initializationOptions `options`), then `initialized`
+        unless told not to."""
+        params: dict[str, Any] = {
+            "processId": os.getpid(),
+            "capabilities": caps or {"window": {"workDoneProgress": True}},
+            "workspaceFolders": [
+                {"uri": f, "name": f.rsplit("/", 1)[-1]} for f in folders or []
+            ],
+        }
+        if options is not None:
+            params["initializationOptions"] = options
+        answer = await self.request("initialize", params)
         assert "result" in answer, answer
-        self.notify("initialized", {})
+        if initialized:
+            self.notify("initialized", {})
 
     def alive(self) -> bool:
         return self.process.returncode is None

@@ -524,12 +524,11 @@ async def test_editor_settings_apply_also_to_a_client_that_skips_initialized(
     raw = await RawLsp.start()
     status = {"command": "qwen.status", "arguments": []}
     try:
-        await raw.request(
-            "initialize",
-            {"processId": None, "capabilities": {},
-             "workspaceFolders": [{"uri": workspace.as_uri(), "name": "w"}],
-             "initializationOptions": {"qwen": {"model": "from-init"}}},
-        )  # fmt: skip
+        await raw.initialize(
+            [workspace.as_uri()],
+            options={"qwen": {"model": "from-init"}},
+            initialized=False,
+        )
         early = await raw.request("workspace/executeCommand", status)
         raw.notify(
             "workspace/didChangeConfiguration",
@@ -577,7 +576,15 @@ async def test_a_request_before_initialize_is_refused_with_server_not_initialize
         early = await raw.request(
             "workspace/executeCommand", {"command": "qwen.status", "arguments": []}
         )
-        await raw.initialize([workspace.as_uri()])
+        # A notification before initialize is dropped (found by a new user: this
+        # one used to outrank the initializationOptions that followed).
+        raw.notify(
+            "workspace/didChangeConfiguration",
+            {"settings": {"qwen": {"model": "before-initialize"}}},
+        )
+        await raw.initialize(
+            [workspace.as_uri()], options={"qwen": {"model": "from-init"}}
+        )
         later = await raw.request(
             "workspace/executeCommand", {"command": "qwen.status", "arguments": []}
         )
@@ -588,6 +595,7 @@ async def test_a_request_before_initialize_is_refused_with_server_not_initialize
         "message": "workspace/executeCommand before initialize: send initialize first",
     }
     assert later["result"]["workspaceFolder"] == workspace.as_uri()
+    assert later["result"]["model"] == "from-init"
 
 
 async def test_exit_without_shutdown_ends_with_code_1(workspace: Path) -> None:
