@@ -257,6 +257,7 @@ class QwenLanguageServer(LanguageServer):
         self._client: ChatClient | None = None
         self._tasks: dict[Any, asyncio.Task[Any]] = {}
         self._cancelled_early: deque[Any] = deque(maxlen=256)
+        self._answered: deque[Any] = deque(maxlen=256)  # a late cancel is for these
         self._cancelled_by_client: set[Any] = set()
         self._statuses: dict[str | None, dict[str, Any]] = {}
         self._watch_task: asyncio.Task[None] | None = None
@@ -503,13 +504,15 @@ class QwenLanguageServer(LanguageServer):
             if msg_id is not None:
                 self._tasks.pop(msg_id, None)
                 self._cancelled_by_client.discard(msg_id)
+                self._answered.append(msg_id)
 
     def stop_request(self, msg_id: Any) -> bool:
         """Cancel our task for this request; False when it has not started (it
         will not start) or is not ours."""
         task = self._tasks.pop(msg_id, None)
         if task is None:
-            self._cancelled_early.append(msg_id)
+            if msg_id not in self._answered:  # a cancel after the answer is moot
+                self._cancelled_early.append(msg_id)
             return False
         self._cancelled_by_client.add(msg_id)
         task.cancel()

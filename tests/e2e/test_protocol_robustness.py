@@ -607,3 +607,28 @@ async def test_exit_without_shutdown_ends_with_code_1(workspace: Path) -> None:
     finally:
         await raw.close()
     assert code == 1
+
+
+async def test_a_cancel_after_the_answer_does_not_touch_a_later_request(
+    workspace: Path,
+) -> None:
+    """Found by a new user: a late $/cancelRequest marked its id, and a client that
+    used the id again got -32800."""
+    status = {"command": "qwen.status", "arguments": []}
+    raw = await RawLsp.start()
+    try:
+        await raw.initialize([workspace.as_uri()])
+        first = await raw.request("workspace/executeCommand", status)
+        raw.notify("$/cancelRequest", {"id": first["id"]})
+        future: asyncio.Future[dict[str, object]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        raw._waiters[first["id"]] = future
+        raw.send(
+            {"jsonrpc": "2.0", "id": first["id"],
+             "method": "workspace/executeCommand", "params": status}
+        )  # fmt: skip
+        again = await asyncio.wait_for(future, 5)
+    finally:
+        await raw.close()
+    assert "result" in first and "result" in again, again
