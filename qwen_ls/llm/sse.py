@@ -144,11 +144,9 @@ class ChunkDecoder:
 
     def _choice(self, choice: dict[str, Any]) -> None:
         delta = choice.get("delta")
-        if type(delta) is not dict:
-            pass
-        elif "reasoning_content" in delta or "reasoning" in delta:
-            self._reasoning_and_text(delta)
-        else:
+        if type(delta) is dict:
+            if "reasoning_content" in delta or "reasoning" in delta:
+                self._add_reasoning(delta)
             content = delta.get("content")
             if content and (type(content) is str or (content := _text(content))):
                 self._parts.append(content)
@@ -157,15 +155,11 @@ class ChunkDecoder:
         if reason and type(reason) is str:
             self.finish_reason = reason
 
-    def _reasoning_and_text(self, delta: dict[str, Any]) -> None:
+    def _add_reasoning(self, delta: dict[str, Any]) -> None:
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if reasoning and (reasoning := _text(reasoning)):
             self._reasoning = True
             self._pending.append(ReasoningDelta(reasoning))
-        content = delta.get("content")
-        if content and (content := _text(content)):
-            self._parts.append(content)
-            self._pending.append(content)
 
     def _usage(self, usage: Any) -> None:
         if isinstance(usage, dict):
