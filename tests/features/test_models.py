@@ -12,7 +12,7 @@ from qwen_ls.auth.apikey import CODING_PLAN_BASE_URL, CODING_PLAN_MODELS
 from qwen_ls.config.edit import set_setting
 from qwen_ls.features import models
 from qwen_ls.features.models import ModelEntry
-from qwen_ls.llm import NetworkError
+from qwen_ls.llm import ConfigError, NetworkError
 from tests.config.helpers import Resolve, files, write
 
 KEY = {"OPENAI_API_KEY": "sk-test-0000"}
@@ -588,3 +588,17 @@ async def test_nothing_configured_lists_nothing(ws: Path, run: Resolve) -> None:
         cfg, oauth_signed_in=False, endpoint=None, lister=None
     )
     assert found == []
+
+
+def test_save_writes_the_model_and_keeps_a_broken_file_as_it_was(
+    tmp_path: Path,
+) -> None:
+    good = write(tmp_path / "good" / "settings.json", '{\n  // mine\n  "a": 1\n}\n')
+    models.save(models.Target(good, "user"), "qwen-max")
+    assert '"name": "qwen-max"' in good.read_text() and "// mine" in good.read_text()
+
+    broken = write(tmp_path / "broken" / "settings.json", "{ not json")
+    with pytest.raises(ConfigError) as raised:
+        models.save(models.Target(broken, "workspace"), "qwen-max")
+    assert str(raised.value).startswith(f"the model was not saved: {broken}")
+    assert broken.read_text() == "{ not json"
