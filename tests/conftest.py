@@ -34,3 +34,19 @@ def clean_env(
 @pytest.fixture
 def home(clean_env: Path) -> Path:
     return clean_env
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every configuration file read (config.files.read_bytes), in order."""
+    from qwen_ls.config import files as config_files
+
+    seen: list[Path] = []
+    original = config_files.read_bytes
+
+    def counting(path: Path) -> bytes:
+        seen.append(path)
+        return original(path)
+
+    monkeypatch.setattr(config_files, "read_bytes", counting)
+    return seen

@@ -5,25 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from qwen_ls.config import files as config_files
 from qwen_ls.features.guard import allowed_hosts_path
 from qwen_ls.server import QwenLanguageServer
 from tests.config.helpers import write
-
-
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    seen: list[Path] = []
-    original = config_files.read_bytes
-
-    def counting(path: Path) -> bytes:
-        seen.append(path)
-        return original(path)
-
-    monkeypatch.setattr(config_files, "read_bytes", counting)
-    return seen
 
 
 def test_hot_path_reads_only_what_changed(

@@ -9,24 +9,9 @@ from pathlib import Path
 import pytest
 
 from qwen_ls.config import ConfigCache, EditorSettings, ResolvedConfig
-from qwen_ls.config import files as config_files
 from tests.config.helpers import write
 
 EDITOR = EditorSettings()
-
-
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Every file read, in order."""
-    seen: list[Path] = []
-    original = config_files.read_bytes
-
-    def counting(path: Path) -> bytes:
-        seen.append(path)
-        return original(path)
-
-    monkeypatch.setattr(config_files, "read_bytes", counting)
-    return seen
 
 
 Get = Callable[..., ResolvedConfig]
